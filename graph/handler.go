@@ -1,0 +1,108 @@
+package graph
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/auditlogd/auditlogd/graph/model"
+	"github.com/auditlogd/auditlogd/internal/audit"
+)
+
+// Observer receives one call per GraphQL response: the operation's name (or
+// "anonymous"), how long it took and the codes of its errors. The metrics
+// package implements it.
+type Observer interface {
+	ObserveOperation(name string, took time.Duration, errorCodes []string)
+}
+
+// Options configure the GraphQL handler.
+type Options struct {
+	Logger *slog.Logger
+	// Introspection enables __schema and __type queries (and the
+	// Playground's schema docs).
+	Introspection bool
+	// ComplexityLimit bounds an operation's cost; a connection costs
+	// (page size × its selection).
+	ComplexityLimit int
+	Observer        Observer
+}
+
+// NewHandler returns the /graphql handler: POST and GET (queries only)
+// transports, a parsed-query cache, the complexity limit, the error
+// presenter, panic recovery and per-request dataloaders.
+func NewHandler(res *Resolver, opts Options) http.Handler {
+	cfg := Config{Resolvers: res, Directives: Directives(res.WorkspaceService)}
+	cfg.Complexity.Query.AuditLog = func(child int, _ string, first *int, _ *string, last *int, _ *string, _ *model.AuditLogFilter, _ *model.AuditLogOrder) int {
+		return connectionCost(first, last, child)
+	}
+	cfg.Complexity.Workspace.AuditLog = func(child int, first *int, _ *string, last *int, _ *string, _ *model.AuditLogFilter, _ *model.AuditLogOrder) int {
+		return connectionCost(first, last, child)
+	}
+	srv := handler.New(NewExecutableSchema(cfg))
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if opts.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	if opts.ComplexityLimit > 0 {
+		srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
+	}
+	if opts.Observer != nil {
+		srv.AroundResponses(observe(opts.Observer))
+	}
+	srv.SetErrorPresenter(presenter(opts.Logger))
+	srv.SetRecoverFunc(recoverer(opts.Logger))
+	return withLoaders(res.WorkspaceService)(srv)
+}
+
+// connectionCost is the cost of a page: its size times the cost of one node.
+func connectionCost(first, last *int, child int) int {
+	n := audit.DefaultPageSize
+	if first != nil {
+		n = *first
+	} else if last != nil {
+		n = *last
+	}
+	n = max(1, min(n, audit.MaxPageSize))
+	return n * max(child, 1)
+}
+
+func observe(o Observer) graphql.ResponseMiddleware {
+	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		resp := next(ctx)
+		name := "anonymous"
+		var start time.Time
+		if oc := graphql.GetOperationContext(ctx); oc != nil {
+			if oc.OperationName != "" {
+				name = oc.OperationName
+			} else if op := oc.Operation; op != nil && op.Name != "" {
+				name = op.Name
+			}
+			start = oc.Stats.OperationStart
+		}
+		var codes []string
+		if resp != nil {
+			for _, e := range resp.Errors {
+				if c, ok := e.Extensions["code"].(string); ok {
+					codes = append(codes, c)
+				}
+			}
+		}
+		took := time.Duration(0)
+		if !start.IsZero() {
+			took = time.Since(start)
+		}
+		o.ObserveOperation(name, took, codes)
+		return resp
+	}
+}

@@ -1,0 +1,38 @@
+// Package model holds the GraphQL edge's own types: the Time scalar, the
+// audit log connection, and the input and payload types gqlgen generates.
+// Domain types (workspace.Workspace, audit.Event, …) are bound directly.
+package model
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/auditlogd/auditlogd/internal/audit"
+)
+
+// MarshalTime writes a Time: RFC 3339, UTC, millisecond precision.
+func MarshalTime(t time.Time) graphql.Marshaler {
+	return graphql.WriterFunc(func(w io.Writer) {
+		_, _ = io.WriteString(w, strconv.Quote(audit.FormatTime(t)))
+	})
+}
+
+// UnmarshalTime reads a Time: RFC 3339 with any offset, converted to UTC.
+func UnmarshalTime(v any) (time.Time, error) {
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}, fmt.Errorf("Time must be an RFC 3339 string such as 2026-11-28T09:30:00Z")
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("Time must be an RFC 3339 string such as 2026-11-28T09:30:00Z")
+	}
+	if t.Year() < 1970 || t.Year() > 9999 {
+		return time.Time{}, fmt.Errorf("Time must be between 1970 and 9999")
+	}
+	return t.UTC(), nil
+}

@@ -1,0 +1,90 @@
+// Package app wires auditlogd together: it opens and migrates the database,
+// builds the services, the GraphQL handler and the router. The command and
+// the end-to-end tests build the service the same way, through New.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/auditlogd/auditlogd/graph"
+	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/config"
+	"github.com/auditlogd/auditlogd/internal/httpserver"
+	"github.com/auditlogd/auditlogd/internal/metrics"
+	"github.com/auditlogd/auditlogd/internal/store"
+	"github.com/auditlogd/auditlogd/internal/workspace"
+)
+
+// ComplexityLimit is the most an operation may cost: a full page of 100
+// events with every field, and then some.
+const ComplexityLimit = 5000
+
+// App is a wired auditlogd.
+type App struct {
+	Config     *config.Config
+	Log        *slog.Logger
+	DB         *store.DB
+	Metrics    *metrics.Metrics
+	Verifier   *auth.Verifier
+	Workspaces *workspace.Service
+	Audit      *audit.Service
+	// Handler is the HTTP router with every endpoint.
+	Handler http.Handler
+	// Now is the clock every service uses.
+	Now func() time.Time
+}
+
+// Options adjust New for tests.
+type Options struct {
+	// Now replaces the clock (time.Now).
+	Now func() time.Time
+}
+
+// New opens the database, applies pending migrations and builds everything.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxOpenConns, QueryTimeout: cfg.DBQueryTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	if len(applied) > 0 {
+		log.Info("migrations applied", "migrations", applied)
+	}
+	verifier, err := auth.NewVerifier(auth.Settings{Algorithm: cfg.JWT.Algorithm, Secret: cfg.JWT.Secret,
+		PublicKey: cfg.JWT.PublicKey, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, Now: now})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("jwt: %w", err)
+	}
+	a := &App{Config: cfg, Log: log, DB: db, Metrics: metrics.New(), Verifier: verifier, Now: now}
+	a.Metrics.RegisterDBPools(db.Pools())
+	a.Workspaces = workspace.NewService(db.Workspaces(), cfg.PublicURL, now)
+	a.Audit = audit.NewService(db.Events(), audit.NewCursorCodec(cfg.ExportSecret), cfg.Retention, now)
+	gql := graph.NewHandler(&graph.Resolver{WorkspaceService: a.Workspaces, AuditService: a.Audit}, graph.Options{
+		Logger: log, Introspection: cfg.Introspection, ComplexityLimit: ComplexityLimit, Observer: a.Metrics,
+	})
+	a.Handler = httpserver.New(httpserver.Deps{
+		Logger: log, Metrics: a.Metrics, DB: db, Verifier: verifier, Users: a.Workspaces, GraphQL: gql,
+		TrustedProxies: cfg.TrustedProxies,
+		Extra:          func(r chi.Router) {},
+	})
+	return a, nil
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.DB.Close() }

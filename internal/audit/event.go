@@ -1,0 +1,157 @@
+// Package audit is the domain of the audit log: what an event is, how the log
+// is filtered and paged, how it is exported, and how long it is kept.
+//
+// Events are written by the services that make the changes they describe, in
+// the same transaction (see the workspace package); this package owns the
+// read side and the vocabulary both sides share.
+package audit
+
+import (
+	"context"
+	"time"
+)
+
+// Action is what happened. The values are the GraphQL enum's names.
+type Action string
+
+// The audited actions (CONTRACT.md §5).
+const (
+	PublicInviteLinkCreated  Action = "PUBLIC_INVITE_LINK_CREATED"
+	PublicInviteLinkDeleted  Action = "PUBLIC_INVITE_LINK_DELETED"
+	PublicInviteLinkAccepted Action = "PUBLIC_INVITE_LINK_ACCEPTED"
+	EmailInviteCreated       Action = "EMAIL_INVITE_CREATED"
+	EmailInviteDeleted       Action = "EMAIL_INVITE_DELETED"
+	EmailInviteAccepted      Action = "EMAIL_INVITE_ACCEPTED"
+	MemberAdded              Action = "MEMBER_ADDED"
+	MemberRemoved            Action = "MEMBER_REMOVED"
+	MemberRoleUpdated        Action = "MEMBER_ROLE_UPDATED"
+	AuditLogExported         Action = "AUDIT_LOG_EXPORTED"
+)
+
+// Actions lists every action in the schema's order.
+func Actions() []Action {
+	return []Action{
+		PublicInviteLinkCreated, PublicInviteLinkDeleted, PublicInviteLinkAccepted,
+		EmailInviteCreated, EmailInviteDeleted, EmailInviteAccepted,
+		MemberAdded, MemberRemoved, MemberRoleUpdated, AuditLogExported,
+	}
+}
+
+// Valid reports whether a is one of the known actions.
+func (a Action) Valid() bool {
+	for _, k := range Actions() {
+		if a == k {
+			return true
+		}
+	}
+	return false
+}
+
+// ActorType says who acted: a signed-in user, a service token, or the system.
+type ActorType string
+
+// The actor types.
+const (
+	ActorUser    ActorType = "USER"
+	ActorService ActorType = "SERVICE"
+	ActorSystem  ActorType = "SYSTEM"
+)
+
+// TargetType says what an event is about.
+type TargetType string
+
+// The target types.
+const (
+	TargetUser       TargetType = "USER"
+	TargetInviteLink TargetType = "INVITE_LINK"
+	TargetWorkspace  TargetType = "WORKSPACE"
+	TargetExport     TargetType = "EXPORT"
+)
+
+// Role is a member's role in a workspace. It lives here, not in the workspace
+// package, because events record roles and this package sits below that one.
+type Role string
+
+// The roles.
+const (
+	RoleMember Role = "MEMBER"
+	RoleAdmin  Role = "ADMIN"
+)
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool { return r == RoleMember || r == RoleAdmin }
+
+// Actor is who performed an action, as they were at that moment.
+type Actor struct {
+	ID    string
+	Email *string // snapshot; nil for actors without an email
+	Type  ActorType
+}
+
+// Target is what an action was about, as it was at that moment.
+type Target struct {
+	Type  TargetType
+	ID    string
+	Label *string // human label snapshot, e.g. the invited or affected email
+}
+
+// Event is one immutable audit log entry.
+type Event struct {
+	ID           string
+	WorkspaceID  string
+	Action       Action
+	OccurredAt   time.Time
+	Actor        Actor
+	Target       *Target
+	PreviousRole *Role
+	Role         *Role
+	IPAddress    *string
+	UserAgent    *string
+	RequestID    *string
+}
+
+// Position is the place of an event in the log's total order.
+func (e Event) Position() Position { return Position{OccurredAt: e.OccurredAt, ID: e.ID} }
+
+// RequestInfo is the request an event came from. The HTTP layer puts it into
+// the context; services copy it onto each event they write.
+type RequestInfo struct {
+	RequestID string
+	IPAddress string
+	UserAgent string
+}
+
+type requestInfoKey struct{}
+
+// WithRequestInfo returns a context that carries ri.
+func WithRequestInfo(ctx context.Context, ri RequestInfo) context.Context {
+	return context.WithValue(ctx, requestInfoKey{}, ri)
+}
+
+// RequestInfoFrom returns the request info in ctx, or the zero value.
+func RequestInfoFrom(ctx context.Context) RequestInfo {
+	ri, _ := ctx.Value(requestInfoKey{}).(RequestInfo)
+	return ri
+}
+
+// Stamp copies the request info in ctx onto e; empty values stay nil.
+func Stamp(ctx context.Context, e *Event) {
+	ri := RequestInfoFrom(ctx)
+	e.RequestID = optional(ri.RequestID)
+	e.IPAddress = optional(ri.IPAddress)
+	e.UserAgent = optional(ri.UserAgent)
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// TimeLayout is how times are written in the API and in exports: RFC 3339,
+// UTC, millisecond precision.
+const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// FormatTime writes t in TimeLayout, in UTC.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }

@@ -1,0 +1,95 @@
+package audit
+
+import (
+	"time"
+
+	"github.com/auditlogd/auditlogd/internal/apperr"
+)
+
+// Input length limits. They keep filters within what the indexes hold and
+// refuse absurd input cheaply.
+const (
+	maxIDLen    = 191
+	maxLabelLen = 320
+)
+
+// Filter narrows the log. Zero values mean "no constraint". Emails and labels
+// match exactly but ignore case.
+type Filter struct {
+	Actions     []Action
+	ActorID     string
+	ActorEmail  string
+	TargetID    string
+	TargetLabel string
+	Since       *time.Time // inclusive
+	Until       *time.Time // exclusive
+}
+
+// Validate checks f and returns a BAD_USER_INPUT error naming the field at
+// fault.
+func (f Filter) Validate() error {
+	for _, a := range f.Actions {
+		if !a.Valid() {
+			return apperr.Invalid("filter.actions", "unknown action %q", string(a))
+		}
+	}
+	for _, c := range []struct {
+		field string
+		value string
+		max   int
+	}{
+		{"filter.actorId", f.ActorID, maxIDLen},
+		{"filter.actorEmail", f.ActorEmail, maxLabelLen},
+		{"filter.targetId", f.TargetID, maxIDLen},
+		{"filter.targetLabel", f.TargetLabel, maxLabelLen},
+	} {
+		if len(c.value) > c.max {
+			return apperr.Invalid(c.field, "must be at most %d characters", c.max)
+		}
+	}
+	if f.Since != nil && f.Until != nil && !f.Since.Before(*f.Until) {
+		return apperr.Invalid("filter.until", "must be later than filter.since")
+	}
+	return nil
+}
+
+// Window returns f restricted to the retention window that starts at
+// windowStart: an earlier or absent Since becomes windowStart (a clamp, not an
+// error), times are truncated to milliseconds as they are stored, and repeated
+// actions are dropped.
+func (f Filter) Window(windowStart time.Time) Filter {
+	out := f
+	start := windowStart.UTC().Truncate(time.Millisecond)
+	if f.Since == nil || f.Since.Before(start) {
+		out.Since = &start
+	} else {
+		s := f.Since.UTC().Truncate(time.Millisecond)
+		out.Since = &s
+	}
+	if f.Until != nil {
+		u := f.Until.UTC().Truncate(time.Millisecond)
+		out.Until = &u
+	}
+	if len(f.Actions) > 0 {
+		seen := make(map[Action]bool, len(f.Actions))
+		out.Actions = make([]Action, 0, len(f.Actions))
+		for _, a := range f.Actions {
+			if !seen[a] {
+				seen[a] = true
+				out.Actions = append(out.Actions, a)
+			}
+		}
+	}
+	return out
+}
+
+// Empty reports whether the (windowed) filter can match nothing at all.
+func (f Filter) Empty() bool {
+	return f.Since != nil && f.Until != nil && !f.Since.Before(*f.Until)
+}
+
+// OnlyActionsAndTime reports whether f constrains nothing but actions and
+// time, the case that the per-hour counters can answer.
+func (f Filter) OnlyActionsAndTime() bool {
+	return f.ActorID == "" && f.ActorEmail == "" && f.TargetID == "" && f.TargetLabel == ""
+}

@@ -1,0 +1,202 @@
+package audit
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/auditlogd/auditlogd/internal/apperr"
+)
+
+// Page size limits of the auditLog connection.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 100
+)
+
+// Direction orders the log by (occurredAt, id).
+type Direction string
+
+// The directions; DESC (newest first) is the default.
+const (
+	Desc Direction = "DESC"
+	Asc  Direction = "ASC"
+)
+
+// PageRequest is a Relay-style page request: First/After to page forward in
+// the chosen order, Last/Before to page backward.
+type PageRequest struct {
+	First  *int
+	After  *string
+	Last   *int
+	Before *string
+}
+
+// Bound is where a scan starts: strictly after (or, Inclusive, at) a position,
+// in the scan's direction.
+type Bound struct {
+	Position
+	Inclusive bool
+}
+
+// Query is one keyset scan of a workspace's log, as the store runs it.
+type Query struct {
+	WorkspaceID string
+	Filter      Filter // windowed: Since is always set
+	From        *Bound // nil: from the start of the scan direction
+	Descending  bool
+	Limit       int
+}
+
+// Store is what the audit read side needs from storage.
+type Store interface {
+	// ListEvents runs q and returns at most q.Limit events in scan order.
+	ListEvents(ctx context.Context, q Query) ([]Event, error)
+	// CountEvents returns the exact number of events of workspaceID that match
+	// the windowed filter f.
+	CountEvents(ctx context.Context, workspaceID string, f Filter) (int, error)
+}
+
+// Page is one page of the log, in the requested order.
+type Page struct {
+	Events          []Event
+	HasNextPage     bool
+	HasPreviousPage bool
+}
+
+// Service reads the audit log: filters, pages and counts, always inside the
+// retention window.
+type Service struct {
+	store     Store
+	cursors   *CursorCodec
+	retention time.Duration
+	now       func() time.Time
+}
+
+// NewService returns a Service. retention is how far back events are shown;
+// now is the clock (time.Now in production).
+func NewService(store Store, cursors *CursorCodec, retention time.Duration, now func() time.Time) *Service {
+	return &Service{store: store, cursors: cursors, retention: retention, now: now}
+}
+
+// WindowStart is the oldest moment still inside the retention window.
+func (s *Service) WindowStart() time.Time { return s.now().Add(-s.retention) }
+
+// Cursor returns the opaque cursor of e for its workspace's log.
+func (s *Service) Cursor(e Event) string { return s.cursors.Encode(e.WorkspaceID, e.Position()) }
+
+// List returns one page of workspaceID's log. Callers have already checked
+// that the viewer may read it (the @admin and @businessPlan directives).
+func (s *Service) List(ctx context.Context, workspaceID string, f Filter, dir Direction, pr PageRequest) (*Page, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	if dir == "" {
+		dir = Desc
+	}
+	if dir != Desc && dir != Asc {
+		return nil, apperr.Invalid("orderBy.direction", "must be ASC or DESC")
+	}
+	backward, limit, err := pageShape(pr)
+	if err != nil {
+		return nil, err
+	}
+	var cursor *Position
+	if pr.After != nil {
+		p, err := s.cursors.Decode(workspaceID, "after", *pr.After)
+		if err != nil {
+			return nil, err
+		}
+		cursor = &p
+	}
+	if pr.Before != nil {
+		p, err := s.cursors.Decode(workspaceID, "before", *pr.Before)
+		if err != nil {
+			return nil, err
+		}
+		cursor = &p
+	}
+
+	wf := f.Window(s.WindowStart())
+	if wf.Empty() {
+		return &Page{Events: []Event{}}, nil
+	}
+	// The scan runs in the requested order when paging forward and against it
+	// when paging backward; the page is then put back into the requested order.
+	descending := (dir == Desc) != backward
+	q := Query{WorkspaceID: workspaceID, Filter: wf, Descending: descending, Limit: limit + 1}
+	if cursor != nil {
+		q.From = &Bound{Position: *cursor}
+	}
+	events, err := s.store.ListEvents(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	more := len(events) > limit
+	if more {
+		events = events[:limit]
+	}
+	// Is there anything on the other side of the cursor? The cursor's own event
+	// counts: it was on the page the client came from.
+	behind := false
+	if cursor != nil {
+		back := Query{WorkspaceID: workspaceID, Filter: wf, Descending: !descending, Limit: 1,
+			From: &Bound{Position: *cursor, Inclusive: true}}
+		prev, err := s.store.ListEvents(ctx, back)
+		if err != nil {
+			return nil, err
+		}
+		behind = len(prev) > 0
+	}
+	page := &Page{Events: events}
+	if backward {
+		slices.Reverse(page.Events)
+		page.HasPreviousPage, page.HasNextPage = more, behind
+	} else {
+		page.HasNextPage, page.HasPreviousPage = more, behind
+	}
+	return page, nil
+}
+
+// pageShape validates the paging arguments and says which way to page and how
+// many events a page holds.
+func pageShape(pr PageRequest) (backward bool, limit int, err error) {
+	if pr.First != nil && pr.Last != nil {
+		return false, 0, apperr.Invalid("last", "first and last cannot be used together")
+	}
+	if pr.After != nil && pr.Before != nil {
+		return false, 0, apperr.Invalid("before", "after and before cannot be used together")
+	}
+	if pr.First != nil && pr.Before != nil {
+		return false, 0, apperr.Invalid("before", "page backward with last and before, forward with first and after")
+	}
+	if pr.Last != nil && pr.After != nil {
+		return false, 0, apperr.Invalid("after", "page backward with last and before, forward with first and after")
+	}
+	backward = pr.Last != nil || pr.Before != nil
+	limit = DefaultPageSize
+	field, n := "first", pr.First
+	if backward {
+		field, n = "last", pr.Last
+	}
+	if n != nil {
+		if *n < 1 || *n > MaxPageSize {
+			return false, 0, apperr.Invalid(field, "must be between 1 and %d", MaxPageSize)
+		}
+		limit = *n
+	}
+	return backward, limit, nil
+}
+
+// Count returns the exact number of events of workspaceID inside the
+// retention window that match f.
+func (s *Service) Count(ctx context.Context, workspaceID string, f Filter) (int, error) {
+	if err := f.Validate(); err != nil {
+		return 0, err
+	}
+	wf := f.Window(s.WindowStart())
+	if wf.Empty() {
+		return 0, nil
+	}
+	return s.store.CountEvents(ctx, workspaceID, wf)
+}

@@ -1,0 +1,153 @@
+// Package httpserver is auditlogd's HTTP surface: the chi router, its
+// middleware (request id, client address, access log, panic recovery, body
+// limit, authentication), the health, readiness and metrics endpoints, and
+// the mounting of the GraphQL API and the export download.
+package httpserver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/go-chi/chi/v5"
+
+	"github.com/auditlogd/auditlogd/internal/apperr"
+	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/metrics"
+)
+
+// MaxBodyBytes bounds a GraphQL request body.
+const MaxBodyBytes = 1 << 20
+
+// Pinger is what readiness checks: the database.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// UserSyncer creates or refreshes the user behind a verified token.
+type UserSyncer interface {
+	EnsureUser(ctx context.Context, p auth.Principal) error
+}
+
+// Deps are what the router serves.
+type Deps struct {
+	Logger         *slog.Logger
+	Metrics        *metrics.Metrics
+	DB             Pinger
+	Verifier       *auth.Verifier
+	Users          UserSyncer
+	GraphQL        http.Handler
+	TrustedProxies []netip.Prefix
+	// Extra mounts more handlers (the export download, the web page) on the
+	// router, under the same middleware.
+	Extra func(r chi.Router)
+}
+
+type server struct {
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	ips     clientIP
+	deps    Deps
+}
+
+// New returns the router.
+func New(d Deps) http.Handler {
+	s := &server{log: d.Logger, metrics: d.Metrics, ips: clientIP{trusted: d.TrustedProxies}, deps: d}
+	r := chi.NewRouter()
+	r.Use(s.requestContext, s.accessLog, s.recoverPanics, securityHeaders)
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok") })
+	r.Get("/readyz", s.ready)
+	r.Handle("/metrics", d.Metrics.Handler())
+	r.Get("/", playground.Handler("auditlogd", "/graphql"))
+	r.Group(func(r chi.Router) {
+		r.Use(s.limitBody, s.authenticate)
+		r.Handle("/graphql", d.GraphQL)
+	})
+	if d.Extra != nil {
+		d.Extra(r)
+	}
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeStatus(w, http.StatusNotFound, "not found") })
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeStatus(w, http.StatusMethodNotAllowed, "method not allowed")
+	})
+	return r
+}
+
+func writeStatus(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, `{"status":"`+msg+`"}`+"\n")
+}
+
+// ready answers 200 while the database answers, 503 otherwise.
+func (s *server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.deps.DB.Ping(ctx); err != nil {
+		s.log.WarnContext(r.Context(), "not ready: database does not answer", "error", err.Error())
+		writeStatus(w, http.StatusServiceUnavailable, "database unavailable")
+		return
+	}
+	writeStatus(w, http.StatusOK, "ok")
+}
+
+// limitBody reads at most MaxBodyBytes of the body up front; a larger body is
+// answered 413 before any parsing.
+func (s *server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > MaxBodyBytes {
+			s.writeError(w, r, http.StatusRequestEntityTooLarge, apperr.BadUserInput, "the request body is larger than 1 MiB")
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				s.writeError(w, r, http.StatusRequestEntityTooLarge, apperr.BadUserInput, "the request body is larger than 1 MiB")
+				return
+			}
+			if err != nil {
+				s.writeError(w, r, http.StatusBadRequest, apperr.BadUserInput, "the request body could not be read")
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate verifies the bearer token, if any. No token: the request
+// goes on anonymous. A bad token: 401 with a GraphQL-shaped body. A good
+// one: its principal goes into the context and its user is created or
+// refreshed.
+func (s *server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, err := auth.TokenFromRequest(r)
+		if errors.Is(err, auth.ErrNoToken) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		var p auth.Principal
+		if err == nil {
+			p, err = s.deps.Verifier.Verify(token)
+		}
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			s.writeError(w, r, http.StatusUnauthorized, apperr.Unauthenticated, err.Error())
+			return
+		}
+		if err := s.deps.Users.EnsureUser(r.Context(), p); err != nil {
+			s.log.ErrorContext(r.Context(), "cannot save the user of a token", "error", err.Error())
+			s.writeError(w, r, http.StatusServiceUnavailable, apperr.Internal, "the service cannot reach its database; try again shortly")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+	})
+}

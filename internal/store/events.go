@@ -1,0 +1,329 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/auditlogd/auditlogd/internal/audit"
+)
+
+// Events implements audit.Store: the read side of the log.
+type Events struct{ c conn }
+
+var _ audit.Store = (*Events)(nil)
+
+// eventColumns is the column list every event query selects, in the order
+// scanEvent reads them.
+const eventColumns = "id, workspace_id, occurred_at, action, actor_id, actor_email, actor_type, " +
+	"target_type, target_id, target_label, previous_role, role, ip_address, user_agent, request_id"
+
+// eventScan holds reusable scan destinations for one event row.
+type eventScan struct {
+	id, workspaceID, action, actorID, actorType        string
+	occurredAt                                         int64
+	actorEmail, targetType, targetID, targetLabel      sql.NullString
+	previousRole, role, ipAddress, userAgent, requestID sql.NullString
+}
+
+func (s *eventScan) dest() []any {
+	return []any{&s.id, &s.workspaceID, &s.occurredAt, &s.action, &s.actorID, &s.actorEmail, &s.actorType,
+		&s.targetType, &s.targetID, &s.targetLabel, &s.previousRole, &s.role, &s.ipAddress, &s.userAgent, &s.requestID}
+}
+
+func (s *eventScan) event() audit.Event {
+	e := audit.Event{
+		ID:          s.id,
+		WorkspaceID: s.workspaceID,
+		Action:      audit.Action(s.action),
+		OccurredAt:  fromMs(s.occurredAt),
+		Actor:       audit.Actor{ID: s.actorID, Email: nullable(s.actorEmail), Type: audit.ActorType(s.actorType)},
+		IPAddress:   nullable(s.ipAddress),
+		UserAgent:   nullable(s.userAgent),
+		RequestID:   nullable(s.requestID),
+	}
+	if s.targetType.Valid {
+		e.Target = &audit.Target{Type: audit.TargetType(s.targetType.String), ID: s.targetID.String, Label: nullable(s.targetLabel)}
+	}
+	if s.previousRole.Valid {
+		r := audit.Role(s.previousRole.String)
+		e.PreviousRole = &r
+	}
+	if s.role.Valid {
+		r := audit.Role(s.role.String)
+		e.Role = &r
+	}
+	return e
+}
+
+func nullable(ns sql.NullString) *string {
+	if !ns.Valid {
+		return nil
+	}
+	return &ns.String
+}
+
+func str(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func role(p *audit.Role) any {
+	if p == nil {
+		return nil
+	}
+	return string(*p)
+}
+
+// appendEvents inserts events and bumps their hourly counters, in the
+// caller's transaction. Counters are bumped in a fixed order so that
+// concurrent transactions lock them in the same order.
+func appendEvents(ctx context.Context, c conn, events []audit.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO audit_events (" + eventColumns + ") VALUES ")
+	args := make([]any, 0, len(events)*15)
+	for i, e := range events {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		var tt, tid, tl any
+		if e.Target != nil {
+			tt, tid, tl = string(e.Target.Type), e.Target.ID, str(e.Target.Label)
+		}
+		args = append(args, e.ID, e.WorkspaceID, e.OccurredAt.UnixMilli(), string(e.Action), e.Actor.ID,
+			str(e.Actor.Email), string(e.Actor.Type), tt, tid, tl, role(e.PreviousRole), role(e.Role),
+			str(e.IPAddress), str(e.UserAgent), str(e.RequestID))
+	}
+	return c.run(ctx, true, func(db *gorm.DB) error {
+		if err := db.Exec(b.String(), args...).Error; err != nil {
+			return err
+		}
+		q, cargs := counterUpsert(c.db.dialect, events)
+		return db.Exec(q, cargs...).Error
+	})
+}
+
+// HourStart is the start of the counter bucket that holds t.
+func hourStart(ms int64) int64 { return ms - ms%int64(time.Hour/time.Millisecond) }
+
+type bucket struct {
+	workspaceID string
+	hour        int64
+	action      string
+}
+
+func counterUpsert(d Dialect, events []audit.Event) (string, []any) {
+	counts := map[bucket]int64{}
+	for _, e := range events {
+		counts[bucket{e.WorkspaceID, hourStart(e.OccurredAt.UnixMilli()), string(e.Action)}]++
+	}
+	keys := make([]bucket, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b bucket) int {
+		return cmp.Or(cmp.Compare(a.workspaceID, b.workspaceID), cmp.Compare(a.hour, b.hour), cmp.Compare(a.action, b.action))
+	})
+	var b strings.Builder
+	b.WriteString("INSERT INTO audit_event_counts (workspace_id, hour_start, action, n) VALUES ")
+	args := make([]any, 0, len(keys)*4)
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?)")
+		args = append(args, k.workspaceID, k.hour, k.action, counts[k])
+	}
+	if d == MySQL {
+		b.WriteString(" ON DUPLICATE KEY UPDATE n = n + VALUES(n)")
+	} else {
+		b.WriteString(" ON CONFLICT (workspace_id, hour_start, action) DO UPDATE SET n = n + excluded.n")
+	}
+	return b.String(), args
+}
+
+// where builds the conditions shared by listing and counting: workspace,
+// window, and every filter but actions. Column names are constants; values
+// are always bound.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) sql() string { return strings.Join(w.conds, " AND ") }
+
+func baseWhere(workspaceID string, f audit.Filter) *where {
+	w := &where{}
+	w.add("workspace_id = ?", workspaceID)
+	if f.Since != nil {
+		w.add("occurred_at >= ?", f.Since.UnixMilli())
+	}
+	if f.Until != nil {
+		w.add("occurred_at < ?", f.Until.UnixMilli())
+	}
+	for _, c := range []struct{ col, v string }{
+		{"actor_id", f.ActorID}, {"actor_email", f.ActorEmail}, {"target_id", f.TargetID}, {"target_label", f.TargetLabel},
+	} {
+		if c.v != "" {
+			w.add(c.col+" = ?", c.v)
+		}
+	}
+	return w
+}
+
+// keyset adds the bound of a scan. It is written as
+// occurred_at < ? OR (occurred_at = ? AND id < ?), not as a row constructor,
+// because MariaDB uses an index range only for this form.
+func keyset(w *where, b *audit.Bound, descending bool) {
+	if b == nil {
+		return
+	}
+	op := ">"
+	if descending {
+		op = "<"
+	}
+	idOp := op
+	if b.Inclusive {
+		idOp += "="
+	}
+	ms := b.OccurredAt.UnixMilli()
+	w.add("(occurred_at "+op+" ? OR (occurred_at = ? AND id "+idOp+" ?))", ms, ms, b.ID)
+}
+
+// ListEvents runs one keyset scan. Several actions become a UNION ALL of one
+// ordered, limited scan per action, each served by the action index; the
+// union is then merged and cut to the limit.
+func (s *Events) ListEvents(ctx context.Context, q audit.Query) ([]audit.Event, error) {
+	order := " ORDER BY occurred_at ASC, id ASC"
+	if q.Descending {
+		order = " ORDER BY occurred_at DESC, id DESC"
+	}
+	limit := " LIMIT " + strconv.Itoa(q.Limit)
+	branch := func(action *audit.Action) (string, []any) {
+		w := baseWhere(q.WorkspaceID, q.Filter)
+		if action != nil {
+			w.add("action = ?", string(*action))
+		}
+		keyset(w, q.From, q.Descending)
+		return "SELECT " + eventColumns + " FROM audit_events WHERE " + w.sql() + order + limit, w.args
+	}
+	var query string
+	var args []any
+	switch len(q.Filter.Actions) {
+	case 0:
+		query, args = branch(nil)
+	case 1:
+		query, args = branch(&q.Filter.Actions[0])
+	default:
+		parts := make([]string, len(q.Filter.Actions))
+		for i := range q.Filter.Actions {
+			sub, subArgs := branch(&q.Filter.Actions[i])
+			parts[i] = "SELECT * FROM (" + sub + ") b" + strconv.Itoa(i)
+			args = append(args, subArgs...)
+		}
+		query = strings.Join(parts, " UNION ALL ") + order + limit
+	}
+	out := make([]audit.Event, 0, q.Limit)
+	err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		rows, err := db.Raw(query, args...).Rows()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var sc eventScan
+		for rows.Next() {
+			if err := rows.Scan(sc.dest()...); err != nil {
+				return err
+			}
+			out = append(out, sc.event())
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// CountEvents counts exactly. A filter on actions and time alone is answered
+// from the hourly counters for every whole hour inside the range, plus a count
+// of the events in the partial hours at its edges; any other filter is a
+// COUNT over its index. Either way it is one statement, so one consistent read.
+func (s *Events) CountEvents(ctx context.Context, workspaceID string, f audit.Filter) (int, error) {
+	query, args := countQuery(workspaceID, f)
+	var n int64
+	err := s.c.run(ctx, false, func(db *gorm.DB) error { return db.Raw(query, args...).Row().Scan(&n) })
+	return int(n), err
+}
+
+func countQuery(workspaceID string, f audit.Filter) (string, []any) {
+	exact := func(f audit.Filter) (string, []any) {
+		w := baseWhere(workspaceID, f)
+		if len(f.Actions) > 0 {
+			w.add("action IN ?", actionStrings(f.Actions))
+		}
+		return "(SELECT COUNT(*) FROM audit_events WHERE " + w.sql() + ")", w.args
+	}
+	if !f.OnlyActionsAndTime() || f.Since == nil {
+		q, a := exact(f)
+		return "SELECT " + q, a
+	}
+	hour := int64(time.Hour / time.Millisecond)
+	since := f.Since.UnixMilli()
+	first := hourStart(since + hour - 1) // the first whole hour
+	var last int64 = -1                  // the end of the last whole hour, if bounded
+	if f.Until != nil {
+		last = hourStart(f.Until.UnixMilli())
+		if last <= first {
+			q, a := exact(f) // less than an hour or two: count the events
+			return "SELECT " + q, a
+		}
+	}
+	head := f
+	firstT := fromMs(first)
+	head.Until = &firstT
+	hq, ha := exact(head)
+
+	w := &where{}
+	w.add("workspace_id = ?", workspaceID)
+	w.add("hour_start >= ?", first)
+	if last >= 0 {
+		w.add("hour_start < ?", last)
+	}
+	if len(f.Actions) > 0 {
+		w.add("action IN ?", actionStrings(f.Actions))
+	}
+	parts := []string{hq, "(SELECT COALESCE(SUM(n), 0) FROM audit_event_counts WHERE " + w.sql() + ")"}
+	args := append(slices.Clip(ha), w.args...)
+	if last >= 0 {
+		tail := f
+		lastT := fromMs(last)
+		tail.Since = &lastT
+		tq, ta := exact(tail)
+		parts = append(parts, tq)
+		args = append(args, ta...)
+	}
+	return "SELECT " + strings.Join(parts, " + "), args
+}
+
+func actionStrings(as []audit.Action) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = string(a)
+	}
+	return out
+}

@@ -1,0 +1,225 @@
+// Package store is the only package that talks to the database. It opens
+// SQLite (the embedded default) or MySQL/MariaDB through GORM, applies the
+// embedded versioned migrations, and implements the Store interfaces that the
+// domain packages declare.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/go-sql-driver/mysql"
+	gormmysql "gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialect names a supported database.
+type Dialect string
+
+// The supported dialects.
+const (
+	MySQL  Dialect = "mysql"
+	SQLite Dialect = "sqlite"
+)
+
+// Options tune the connection pool and statement deadlines.
+type Options struct {
+	// MaxOpenConns bounds the pool (MySQL; SQLite always has one writer).
+	MaxOpenConns int
+	// QueryTimeout is the deadline of each statement (and of each
+	// transaction as a whole).
+	QueryTimeout time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxOpenConns <= 0 {
+		o.MaxOpenConns = 20
+	}
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = 10 * time.Second
+	}
+	return o
+}
+
+// DB is an open database: a writer and a reader handle (the same pool on
+// MySQL; on SQLite one writer connection beside a pool of readers, since
+// SQLite admits one writer at a time).
+type DB struct {
+	dialect Dialect
+	write   *gorm.DB
+	read    *gorm.DB
+	pools   []*sql.DB
+	opts    Options
+}
+
+// ParseURL splits a database URL (sqlite://PATH or mysql://DSN) into its
+// dialect and driver DSN, and checks it.
+func ParseURL(raw string) (Dialect, string, error) {
+	switch {
+	case strings.HasPrefix(raw, "sqlite://"):
+		path := strings.TrimPrefix(raw, "sqlite://")
+		if path == "" {
+			return "", "", errors.New("sqlite:// needs a file path, e.g. sqlite://auditlog.db")
+		}
+		return SQLite, path, nil
+	case strings.HasPrefix(raw, "mysql://"):
+		dsn := strings.TrimPrefix(raw, "mysql://")
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			return "", "", fmt.Errorf("mysql DSN: %w", err)
+		}
+		if cfg.DBName == "" {
+			return "", "", errors.New("mysql DSN names no database, e.g. mysql://root@tcp(127.0.0.1:3306)/auditlog")
+		}
+		return MySQL, dsn, nil
+	}
+	return "", "", errors.New("must start with sqlite:// or mysql://")
+}
+
+// Open connects to the database named by rawURL. It does not migrate; call
+// Migrate.
+func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
+	dialect, dsn, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	var db *DB
+	switch dialect {
+	case SQLite:
+		db, err = openSQLite(dsn, opts)
+	default:
+		db, err = openMySQL(dsn, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func gormConfig() *gorm.Config {
+	return &gorm.Config{
+		SkipDefaultTransaction: true,
+		TranslateError:         true,
+		Logger:                 logger.Discard,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	}
+}
+
+func openSQLite(path string, opts Options) (*DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	base := "file:" + path
+	// Writes begin IMMEDIATE so that a transaction that reads and then writes
+	// never has to upgrade its lock (which fails with SQLITE_BUSY).
+	w, err := gorm.Open(sqlite.Open(base+"?"+q.Encode()+"&_txlock=immediate"), gormConfig())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	wdb, _ := w.DB()
+	wdb.SetMaxOpenConns(1)
+	r, err := gorm.Open(sqlite.Open(base+"?"+q.Encode()), gormConfig())
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	rdb, _ := r.DB()
+	rdb.SetMaxOpenConns(max(4, opts.MaxOpenConns/2))
+	return &DB{dialect: SQLite, write: w, read: r, pools: []*sql.DB{wdb, rdb}, opts: opts}, nil
+}
+
+// mysqlConfig fills in the settings auditlogd relies on: UTC, utf8mb4,
+// client-side interpolation (one round trip per statement instead of three)
+// and connect/read deadlines.
+func mysqlConfig(dsn string) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.InterpolateParams = true
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["charset"] = "utf8mb4"
+	if cfg.Collation == "" || !strings.HasPrefix(cfg.Collation, "utf8mb4") {
+		cfg.Collation = "utf8mb4_unicode_ci"
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	return cfg, nil
+}
+
+func openMySQL(dsn string, opts Options) (*DB, error) {
+	cfg, err := mysqlConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	g, err := gorm.Open(gormmysql.New(gormmysql.Config{DSN: cfg.FormatDSN()}), gormConfig())
+	if err != nil {
+		return nil, fmt.Errorf("open mysql: %w", err)
+	}
+	pool, _ := g.DB()
+	pool.SetMaxOpenConns(opts.MaxOpenConns)
+	pool.SetMaxIdleConns(opts.MaxOpenConns)
+	pool.SetConnMaxLifetime(30 * time.Minute)
+	pool.SetConnMaxIdleTime(5 * time.Minute)
+	return &DB{dialect: MySQL, write: g, read: g, pools: []*sql.DB{pool}, opts: opts}, nil
+}
+
+// Dialect reports which database this is.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, min(db.opts.QueryTimeout, 2*time.Second))
+	defer cancel()
+	for _, p := range db.pools {
+		if err := p.PingContext(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Pools returns the underlying connection pools, for metrics.
+func (db *DB) Pools() map[string]*sql.DB {
+	if db.dialect == SQLite {
+		return map[string]*sql.DB{"write": db.pools[0], "read": db.pools[1]}
+	}
+	return map[string]*sql.DB{"main": db.pools[0]}
+}
+
+// Close closes every pool.
+func (db *DB) Close() error {
+	var errs []error
+	for _, p := range db.pools {
+		errs = append(errs, p.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Workspaces returns the store of the workspace domain.
+func (db *DB) Workspaces() *Workspaces { return &Workspaces{db.conn()} }
+
+// Events returns the store of the audit domain.
+func (db *DB) Events() *Events { return &Events{db.conn()} }
+
+func (db *DB) conn() conn {
+	return conn{db: db, reader: db.read, writer: db.write}
+}

@@ -1,0 +1,246 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/workspace"
+)
+
+// Workspaces implements workspace.Store.
+type Workspaces struct{ c conn }
+
+var _ workspace.Store = (*Workspaces)(nil)
+
+// InTx runs fn in one transaction; see workspace.Store.
+func (s *Workspaces) InTx(ctx context.Context, fn func(tx workspace.Store) error) error {
+	return s.c.inTx(ctx, func(c conn) error { return fn(&Workspaces{c}) })
+}
+
+// GetUser returns one user.
+func (s *Workspaces) GetUser(ctx context.Context, id string) (workspace.User, error) {
+	var r userRow
+	err := s.c.run(ctx, false, func(db *gorm.DB) error { return db.Take(&r, "id = ?", id).Error })
+	return r.toDomain(), err
+}
+
+// GetUsers returns the users that exist among ids.
+func (s *Workspaces) GetUsers(ctx context.Context, ids []string) ([]workspace.User, error) {
+	var rows []userRow
+	err := s.c.run(ctx, false, func(db *gorm.DB) error { return db.Where("id IN ?", ids).Find(&rows).Error })
+	return convert(rows, userRow.toDomain), err
+}
+
+// FindUserByEmail returns the most recently seen user with that email.
+func (s *Workspaces) FindUserByEmail(ctx context.Context, email string) (workspace.User, error) {
+	var r userRow
+	err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		return db.Where("email = ?", email).Order("updated_at DESC").Take(&r).Error
+	})
+	return r.toDomain(), err
+}
+
+// SaveUser inserts the user or refreshes its email and name.
+func (s *Workspaces) SaveUser(ctx context.Context, u workspace.User) error {
+	r := userFromDomain(u)
+	return s.c.run(ctx, true, func(db *gorm.DB) error {
+		return db.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "id"}},
+			DoUpdates: clause.AssignmentColumns([]string{"email", "name", "updated_at"}),
+		}).Create(&r).Error
+	})
+}
+
+// CreateWorkspace inserts a workspace.
+func (s *Workspaces) CreateWorkspace(ctx context.Context, w workspace.Workspace) error {
+	r := workspaceFromDomain(w)
+	return s.c.run(ctx, true, func(db *gorm.DB) error { return db.Create(&r).Error })
+}
+
+// GetWorkspace returns one workspace.
+func (s *Workspaces) GetWorkspace(ctx context.Context, id string) (workspace.Workspace, error) {
+	var r workspaceRow
+	err := s.c.run(ctx, false, func(db *gorm.DB) error { return db.Take(&r, "id = ?", id).Error })
+	return r.toDomain(), err
+}
+
+// GetWorkspaces returns the workspaces that exist among ids.
+func (s *Workspaces) GetWorkspaces(ctx context.Context, ids []string) ([]workspace.Workspace, error) {
+	var rows []workspaceRow
+	err := s.c.run(ctx, false, func(db *gorm.DB) error { return db.Where("id IN ?", ids).Find(&rows).Error })
+	return convert(rows, workspaceRow.toDomain), err
+}
+
+// LockWorkspace reads the workspace FOR UPDATE. (SQLite has one writer at a
+// time, so its transactions are serialized already.)
+func (s *Workspaces) LockWorkspace(ctx context.Context, id string) (workspace.Workspace, error) {
+	var r workspaceRow
+	err := s.c.run(ctx, true, func(db *gorm.DB) error {
+		return db.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).Take(&r, "id = ?", id).Error
+	})
+	return r.toDomain(), err
+}
+
+// SetPlan changes the plan.
+func (s *Workspaces) SetPlan(ctx context.Context, id string, plan workspace.Plan, at time.Time) error {
+	return s.c.run(ctx, true, func(db *gorm.DB) error {
+		return db.Model(&workspaceRow{}).Where("id = ?", id).
+			Updates(map[string]any{"plan": string(plan), "updated_at": at.UnixMilli()}).Error
+	})
+}
+
+// WorkspacesOf returns the user's workspaces by name.
+func (s *Workspaces) WorkspacesOf(ctx context.Context, userID string) ([]workspace.Workspace, error) {
+	var rows []workspaceRow
+	err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		return db.Joins("JOIN memberships m ON m.workspace_id = workspaces.id").
+			Where("m.user_id = ?", userID).Order("workspaces.name, workspaces.id").Find(&rows).Error
+	})
+	return convert(rows, workspaceRow.toDomain), err
+}
+
+// GetAccess reads the plan and the user's role in one query.
+func (s *Workspaces) GetAccess(ctx context.Context, workspaceID, userID string) (workspace.Access, error) {
+	var rows []struct {
+		Plan string
+		Role *string
+	}
+	err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		return db.Table("workspaces w").Select("w.plan, m.role").
+			Joins("LEFT JOIN memberships m ON m.workspace_id = w.id AND m.user_id = ?", userID).
+			Where("w.id = ?", workspaceID).Scan(&rows).Error
+	})
+	if err != nil || len(rows) == 0 {
+		return workspace.Access{}, err
+	}
+	acc := workspace.Access{Exists: true, Plan: workspace.Plan(rows[0].Plan)}
+	if rows[0].Role != nil {
+		r := workspace.Role(*rows[0].Role)
+		acc.Role = &r
+	}
+	return acc, nil
+}
+
+// GetMembership returns one membership.
+func (s *Workspaces) GetMembership(ctx context.Context, workspaceID, userID string) (workspace.Membership, error) {
+	var r membershipRow
+	err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		return db.Take(&r, "workspace_id = ? AND user_id = ?", workspaceID, userID).Error
+	})
+	return r.toDomain(), err
+}
+
+// ListMemberships returns the workspace's members in the order they joined.
+func (s *Workspaces) ListMemberships(ctx context.Context, workspaceID string) ([]workspace.Membership, error) {
+	var rows []membershipRow
+	err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		return db.Where("workspace_id = ?", workspaceID).Order("joined_at, user_id").Find(&rows).Error
+	})
+	return convert(rows, membershipRow.toDomain), err
+}
+
+// CreateMembership inserts a membership; a duplicate is apperr.ErrConflict.
+func (s *Workspaces) CreateMembership(ctx context.Context, m workspace.Membership) error {
+	r := membershipFromDomain(m)
+	return s.c.run(ctx, true, func(db *gorm.DB) error { return db.Create(&r).Error })
+}
+
+// UpdateRole sets a member's role.
+func (s *Workspaces) UpdateRole(ctx context.Context, workspaceID, userID string, role workspace.Role) error {
+	return s.c.run(ctx, true, func(db *gorm.DB) error {
+		return db.Model(&membershipRow{}).Where("workspace_id = ? AND user_id = ?", workspaceID, userID).
+			Update("role", string(role)).Error
+	})
+}
+
+// DeleteMembership removes a membership.
+func (s *Workspaces) DeleteMembership(ctx context.Context, workspaceID, userID string) error {
+	return s.c.run(ctx, true, func(db *gorm.DB) error {
+		return db.Where("workspace_id = ? AND user_id = ?", workspaceID, userID).Delete(&membershipRow{}).Error
+	})
+}
+
+// CountAdmins counts the workspace's admins.
+func (s *Workspaces) CountAdmins(ctx context.Context, workspaceID string) (int, error) {
+	var n int64
+	err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		return db.Model(&membershipRow{}).Where("workspace_id = ? AND role = ?", workspaceID, string(workspace.RoleAdmin)).Count(&n).Error
+	})
+	return int(n), err
+}
+
+// CreateInvite inserts an invite.
+func (s *Workspaces) CreateInvite(ctx context.Context, inv workspace.Invite) error {
+	r := inviteFromDomain(inv)
+	return s.c.run(ctx, true, func(db *gorm.DB) error { return db.Create(&r).Error })
+}
+
+// GetInvite returns a live invite of the workspace.
+func (s *Workspaces) GetInvite(ctx context.Context, workspaceID, id string) (workspace.Invite, error) {
+	var r inviteRow
+	err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		return db.Take(&r, "id = ? AND workspace_id = ? AND deleted_at IS NULL", id, workspaceID).Error
+	})
+	return r.toDomain(), err
+}
+
+// FindInviteByTokenHash returns the invite with that token hash.
+func (s *Workspaces) FindInviteByTokenHash(ctx context.Context, hash []byte) (workspace.Invite, error) {
+	var r inviteRow
+	err := s.c.run(ctx, false, func(db *gorm.DB) error { return db.Take(&r, "token_hash = ?", hash).Error })
+	return r.toDomain(), err
+}
+
+// ListInvites returns the workspace's invites that are not deleted, newest first.
+func (s *Workspaces) ListInvites(ctx context.Context, workspaceID string) ([]workspace.Invite, error) {
+	var rows []inviteRow
+	err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		return db.Where("workspace_id = ? AND deleted_at IS NULL", workspaceID).Order("created_at DESC, id DESC").Find(&rows).Error
+	})
+	return convert(rows, inviteRow.toDomain), err
+}
+
+// HasPendingEmailInvite reports whether a usable email invite for email exists.
+func (s *Workspaces) HasPendingEmailInvite(ctx context.Context, workspaceID, email string, now time.Time) (bool, error) {
+	var n int64
+	err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		return db.Model(&inviteRow{}).
+			Where("workspace_id = ? AND email = ? AND kind = ? AND deleted_at IS NULL AND used_at IS NULL", workspaceID, email, string(workspace.InviteEmail)).
+			Where("expires_at IS NULL OR expires_at > ?", now.UnixMilli()).Count(&n).Error
+	})
+	return n > 0, err
+}
+
+// DeleteInvite marks an invite deleted.
+func (s *Workspaces) DeleteInvite(ctx context.Context, id string, at time.Time) error {
+	return s.c.run(ctx, true, func(db *gorm.DB) error {
+		return db.Model(&inviteRow{}).Where("id = ?", id).Update("deleted_at", at.UnixMilli()).Error
+	})
+}
+
+// RecordAcceptance counts an acceptance; an email invite is used up, and only
+// if nobody used it first.
+func (s *Workspaces) RecordAcceptance(ctx context.Context, inv workspace.Invite, at time.Time) (bool, error) {
+	var affected int64
+	err := s.c.run(ctx, true, func(db *gorm.DB) error {
+		q := db.Model(&inviteRow{}).Where("id = ? AND deleted_at IS NULL", inv.ID)
+		updates := map[string]any{"accepted_count": gorm.Expr("accepted_count + 1")}
+		if inv.Kind == workspace.InviteEmail {
+			q = q.Where("used_at IS NULL")
+			updates["used_at"] = at.UnixMilli()
+		}
+		res := q.Updates(updates)
+		affected = res.RowsAffected
+		return res.Error
+	})
+	return affected == 1, err
+}
+
+// AppendEvents writes audit events in the caller's transaction.
+func (s *Workspaces) AppendEvents(ctx context.Context, events ...audit.Event) error {
+	return appendEvents(ctx, s.c, events)
+}

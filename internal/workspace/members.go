@@ -1,0 +1,160 @@
+package workspace
+
+import (
+	"context"
+	"errors"
+	"net/mail"
+	"strings"
+
+	"github.com/auditlogd/auditlogd/internal/apperr"
+	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/auth"
+)
+
+const maxEmailLen = 254
+
+// normalizeEmail checks that s is a plain address (no display name) and
+// returns it lowercased, the form invites and filters compare.
+func normalizeEmail(field, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > maxEmailLen {
+		return "", apperr.Invalid(field, "must be an email address of at most %d characters", maxEmailLen)
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return "", apperr.Invalid(field, "must be a plain email address such as name@example.com")
+	}
+	return strings.ToLower(s), nil
+}
+
+// AddMember adds a user the service already knows, found by email, to the
+// workspace. Unknown emails are NOT_FOUND (send an email invite instead);
+// existing members are a CONFLICT.
+func (s *Service) AddMember(ctx context.Context, p *auth.Principal, workspaceID, email string, role Role) (Membership, error) {
+	actor, err := user(p)
+	if err != nil {
+		return Membership{}, err
+	}
+	if !role.Valid() {
+		return Membership{}, apperr.Invalid("input.role", "unknown role %q", string(role))
+	}
+	email, err = normalizeEmail("input.email", email)
+	if err != nil {
+		return Membership{}, err
+	}
+	var m Membership
+	err = s.store.InTx(ctx, func(tx Store) error {
+		if _, err := lockAsAdmin(ctx, tx, workspaceID, actor.Subject); err != nil {
+			return err
+		}
+		u, err := tx.FindUserByEmail(ctx, email)
+		if err != nil {
+			return notFound(err, "no user with this email has signed in yet; send an email invite instead")
+		}
+		now := s.clock()
+		m = Membership{WorkspaceID: workspaceID, UserID: u.ID, Role: role, JoinedAt: now}
+		if err := tx.CreateMembership(ctx, m); err != nil {
+			if errors.Is(err, apperr.ErrConflict) {
+				return apperr.New(apperr.Conflict, "this user is already a member of the workspace")
+			}
+			return err
+		}
+		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberAdded, workspaceID, userRef(u.ID, u.Email), nil, &role, now))
+	})
+	return m, err
+}
+
+// RemoveMember removes a member. Removing the last admin is a CONFLICT.
+func (s *Service) RemoveMember(ctx context.Context, p *auth.Principal, workspaceID, userID string) error {
+	actor, err := user(p)
+	if err != nil {
+		return err
+	}
+	return s.store.InTx(ctx, func(tx Store) error {
+		if _, err := lockAsAdmin(ctx, tx, workspaceID, actor.Subject); err != nil {
+			return err
+		}
+		m, err := tx.GetMembership(ctx, workspaceID, userID)
+		if err != nil {
+			return notFound(err, "this user is not a member of the workspace")
+		}
+		if m.Role == RoleAdmin {
+			if err := keepAnAdmin(ctx, tx, workspaceID, "remove"); err != nil {
+				return err
+			}
+		}
+		target, err := s.userTarget(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteMembership(ctx, workspaceID, userID); err != nil {
+			return err
+		}
+		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberRemoved, workspaceID, target, &m.Role, nil, s.clock()))
+	})
+}
+
+// UpdateMemberRole sets a member's role. Setting the role the member already
+// has changes nothing and writes nothing; demoting the last admin is a
+// CONFLICT.
+func (s *Service) UpdateMemberRole(ctx context.Context, p *auth.Principal, workspaceID, userID string, role Role) (Membership, error) {
+	actor, err := user(p)
+	if err != nil {
+		return Membership{}, err
+	}
+	if !role.Valid() {
+		return Membership{}, apperr.Invalid("input.role", "unknown role %q", string(role))
+	}
+	var m Membership
+	err = s.store.InTx(ctx, func(tx Store) error {
+		if _, err := lockAsAdmin(ctx, tx, workspaceID, actor.Subject); err != nil {
+			return err
+		}
+		var err error
+		if m, err = tx.GetMembership(ctx, workspaceID, userID); err != nil {
+			return notFound(err, "this user is not a member of the workspace")
+		}
+		if m.Role == role {
+			return nil
+		}
+		if m.Role == RoleAdmin {
+			if err := keepAnAdmin(ctx, tx, workspaceID, "demote"); err != nil {
+				return err
+			}
+		}
+		target, err := s.userTarget(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		if err := tx.UpdateRole(ctx, workspaceID, userID, role); err != nil {
+			return err
+		}
+		prev := m.Role
+		m.Role = role
+		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberRoleUpdated, workspaceID, target, &prev, &role, s.clock()))
+	})
+	return m, err
+}
+
+// keepAnAdmin refuses a change that would leave the workspace without an
+// admin. The caller holds the workspace lock, so the count cannot change
+// underneath it.
+func keepAnAdmin(ctx context.Context, tx Store, workspaceID, verb string) error {
+	n, err := tx.CountAdmins(ctx, workspaceID)
+	if err != nil {
+		return err
+	}
+	if n <= 1 {
+		return apperr.New(apperr.Conflict, "cannot %s the last admin: a workspace always keeps at least one admin", verb)
+	}
+	return nil
+}
+
+// userTarget snapshots a user as an event target.
+func (s *Service) userTarget(ctx context.Context, tx Store, userID string) (*audit.Target, error) {
+	u, err := tx.GetUser(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	return userRef(u.ID, u.Email), nil
+}

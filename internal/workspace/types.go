@@ -1,0 +1,113 @@
+// Package workspace is the domain of workspaces, their members and their
+// invites. Every change it makes is written to the audit log in the same
+// transaction as the change itself.
+package workspace
+
+import (
+	"time"
+
+	"github.com/auditlogd/auditlogd/internal/audit"
+)
+
+// Plan is a workspace's billing plan.
+type Plan string
+
+// The plans.
+const (
+	PlanFree     Plan = "FREE"
+	PlanTeams    Plan = "TEAMS"
+	PlanBusiness Plan = "BUSINESS"
+)
+
+// Valid reports whether p is a known plan.
+func (p Plan) Valid() bool { return p == PlanFree || p == PlanTeams || p == PlanBusiness }
+
+// Role is a member's role; see audit.Role.
+type Role = audit.Role
+
+// The roles, repeated here for readability.
+const (
+	RoleMember = audit.RoleMember
+	RoleAdmin  = audit.RoleAdmin
+)
+
+// InviteKind says how an invite reaches people.
+type InviteKind string
+
+// The invite kinds.
+const (
+	// InvitePublic is a link anyone holding it may use until it is deleted or expires.
+	InvitePublic InviteKind = "PUBLIC"
+	// InviteEmail is for one address and is used up once accepted.
+	InviteEmail InviteKind = "EMAIL"
+)
+
+// User is a person known to the service, created or refreshed from their
+// token on each visit.
+type User struct {
+	ID        string
+	Email     string
+	Name      *string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Workspace is a team: members, invites and an audit log.
+type Workspace struct {
+	ID        string
+	Name      string
+	Plan      Plan
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Membership is a user's place in a workspace.
+type Membership struct {
+	WorkspaceID string
+	UserID      string
+	Role        Role
+	JoinedAt    time.Time
+}
+
+// Invite is a public invite link or an email invite. Its token is never
+// stored, only its hash.
+type Invite struct {
+	ID            string
+	WorkspaceID   string
+	Kind          InviteKind
+	Email         *string
+	Role          Role
+	TokenHash     []byte
+	CreatedBy     string
+	CreatedAt     time.Time
+	ExpiresAt     *time.Time
+	DeletedAt     *time.Time
+	UsedAt        *time.Time
+	AcceptedCount int
+}
+
+// Usable reports whether the invite can still be accepted at now.
+func (i Invite) Usable(now time.Time) bool {
+	if i.DeletedAt != nil {
+		return false
+	}
+	if i.ExpiresAt != nil && !now.Before(*i.ExpiresAt) {
+		return false
+	}
+	return i.Kind != InviteEmail || i.UsedAt == nil
+}
+
+// Access is what a user may do in a workspace, read fresh from the database.
+type Access struct {
+	// Exists is false when the workspace does not exist.
+	Exists bool
+	Plan   Plan
+	// Role is nil when the user is not a member.
+	Role *Role
+}
+
+// IsAdmin reports whether the access is an admin's.
+func (a Access) IsAdmin() bool { return a.Exists && a.Role != nil && *a.Role == RoleAdmin }
+
+// IsMember reports whether the access is any member's.
+func (a Access) IsMember() bool { return a.Exists && a.Role != nil }
