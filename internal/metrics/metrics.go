@@ -108,7 +108,9 @@ func (m *Metrics) CountError(code string) { m.errors.WithLabelValues(code).Inc()
 func (m *Metrics) AddPruned(n int64) { m.pruned.Add(float64(n)) }
 
 // AddExportRows records rows streamed by an export.
-func (m *Metrics) AddExportRows(format string, n int64) { m.exportRows.WithLabelValues(format).Add(float64(n)) }
+func (m *Metrics) AddExportRows(format string, n int64) {
+	m.exportRows.WithLabelValues(format).Add(float64(n))
+}
 
 func (m *Metrics) label(name string) string {
 	if !operationName.MatchString(name) {

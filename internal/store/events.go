@@ -26,9 +26,9 @@ const eventColumns = "id, workspace_id, occurred_at, action, actor_id, actor_ema
 
 // eventScan holds reusable scan destinations for one event row.
 type eventScan struct {
-	id, workspaceID, action, actorID, actorType        string
-	occurredAt                                         int64
-	actorEmail, targetType, targetID, targetLabel      sql.NullString
+	id, workspaceID, action, actorID, actorType         string
+	occurredAt                                          int64
+	actorEmail, targetType, targetID, targetLabel       sql.NullString
 	previousRole, role, ipAddress, userAgent, requestID sql.NullString
 }
 
