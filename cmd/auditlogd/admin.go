@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/config"
+	"github.com/auditlogd/auditlogd/internal/store"
+)
+
+// migrate applies pending migrations and exits.
+func migrate(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("migrate", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(e)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 2, QueryTimeout: time.Minute})
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer db.Close()
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "the database is up to date")
+		return nil
+	}
+	fmt.Fprintf(stdout, "applied: %s\n", strings.Join(applied, ", "))
+	return nil
+}
+
+// token prints a JWT signed with the configured HS256 secret.
+func token(args []string, e env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token", stderr)
+	var c auth.Claims
+	fs.StringVar(&c.Subject, "sub", "", "the user's id (required)")
+	fs.StringVar(&c.Email, "email", "", "the user's email (required for user tokens)")
+	fs.StringVar(&c.Name, "name", "", "display name")
+	fs.StringVar(&c.Scope, "scope", "", "space-separated scopes, e.g. billing:write")
+	fs.DurationVar(&c.TTL, "ttl", time.Hour, "lifetime")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if c.Subject == "" {
+		return fmt.Errorf("token: --sub is required")
+	}
+	if c.TTL <= 0 {
+		return fmt.Errorf("token: --ttl must be positive")
+	}
+	cfg, err := config.Load(e)
+	if err != nil {
+		return err
+	}
+	if cfg.JWT.Algorithm != "HS256" {
+		return fmt.Errorf("token: tokens are verified with AUDITLOG_JWT_PUBLIC_KEY; sign them with your identity provider")
+	}
+	if cfg.JWT.SecretGenerated {
+		return fmt.Errorf("token: AUDITLOG_JWT_SECRET is not set; a token signed with a random key would be useless")
+	}
+	v, err := auth.NewVerifier(auth.Settings{Algorithm: "HS256", Secret: cfg.JWT.Secret, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience})
+	if err != nil {
+		return err
+	}
+	tok, err := v.Sign(c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
