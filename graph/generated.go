@@ -75,6 +75,13 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	AuditLogExport struct {
+		ExpiresAt func(childComplexity int) int
+		Format    func(childComplexity int) int
+		ID        func(childComplexity int) int
+		URL       func(childComplexity int) int
+	}
+
 	AuditTarget struct {
 		ID    func(childComplexity int) int
 		Label func(childComplexity int) int
@@ -115,6 +122,7 @@ type ComplexityRoot struct {
 		CreateInviteLink func(childComplexity int, input model.CreateInviteLinkInput) int
 		CreateWorkspace  func(childComplexity int, input model.CreateWorkspaceInput) int
 		DeleteInviteLink func(childComplexity int, workspaceID string, id string) int
+		ExportAuditLog   func(childComplexity int, input model.ExportAuditLogInput) int
 		RemoveMember     func(childComplexity int, workspaceID string, userID string) int
 		SetWorkspacePlan func(childComplexity int, workspaceID string, plan workspace.Plan) int
 		UpdateMemberRole func(childComplexity int, input model.UpdateMemberRoleInput) int
@@ -176,6 +184,7 @@ type MutationResolver interface {
 	AddMember(ctx context.Context, input model.AddMemberInput) (*workspace.Membership, error)
 	RemoveMember(ctx context.Context, workspaceID string, userID string) (*model.RemoveMemberPayload, error)
 	UpdateMemberRole(ctx context.Context, input model.UpdateMemberRoleInput) (*workspace.Membership, error)
+	ExportAuditLog(ctx context.Context, input model.ExportAuditLogInput) (*model.AuditLogExport, error)
 }
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*workspace.User, error)
@@ -325,6 +334,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
+
+	case "AuditLogExport.expiresAt":
+		if e.ComplexityRoot.AuditLogExport.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogExport.ExpiresAt(childComplexity), true
+	case "AuditLogExport.format":
+		if e.ComplexityRoot.AuditLogExport.Format == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogExport.Format(childComplexity), true
+	case "AuditLogExport.id":
+		if e.ComplexityRoot.AuditLogExport.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogExport.ID(childComplexity), true
+	case "AuditLogExport.url":
+		if e.ComplexityRoot.AuditLogExport.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogExport.URL(childComplexity), true
 
 	case "AuditTarget.id":
 		if e.ComplexityRoot.AuditTarget.ID == nil {
@@ -500,6 +534,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteInviteLink(childComplexity, args["workspaceId"].(string), args["id"].(string)), true
+	case "Mutation.exportAuditLog":
+		if e.ComplexityRoot.Mutation.ExportAuditLog == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_exportAuditLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ExportAuditLog(childComplexity, args["input"].(model.ExportAuditLogInput)), true
 	case "Mutation.removeMember":
 		if e.ComplexityRoot.Mutation.RemoveMember == nil {
 			break
@@ -689,6 +734,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AuditLogOrder", ec.unmarshalInputAuditLogOrder),
 			graphql.NewInputUnmarshaler("CreateInviteLinkInput", ec.unmarshalInputCreateInviteLinkInput),
 			graphql.NewInputUnmarshaler("CreateWorkspaceInput", ec.unmarshalInputCreateWorkspaceInput),
+			graphql.NewInputUnmarshaler("ExportAuditLogInput", ec.unmarshalInputExportAuditLogInput),
 			graphql.NewInputUnmarshaler("UpdateMemberRoleInput", ec.unmarshalInputUpdateMemberRoleInput),
 		)
 	}
@@ -781,6 +827,7 @@ scalar Time
 enum Plan { FREE TEAMS BUSINESS }
 enum Role { MEMBER ADMIN }
 enum InviteKind { PUBLIC EMAIL }
+enum ExportFormat { CSV JSON }
 enum OrderDirection { ASC DESC }
 enum ActorType { USER SERVICE SYSTEM }
 enum TargetType { USER INVITE_LINK WORKSPACE EXPORT }
@@ -824,6 +871,8 @@ type Mutation {
   addMember(input: AddMemberInput!): Membership! @admin
   removeMember(workspaceId: ID!, userId: ID!): RemoveMemberPayload! @admin
   updateMemberRole(input: UpdateMemberRoleInput!): Membership! @admin
+  "Exports the log, filtered like auditLog, as CSV or JSON. Returns at once with a signed URL (valid for AUDITLOG_EXPORT_TTL, 15 minutes by default) that can be fetched without an Authorization header."
+  exportAuditLog(input: ExportAuditLogInput!): AuditLogExport! @admin @businessPlan
 }
 
 type User { id: ID! email: String! name: String }
@@ -902,6 +951,9 @@ type AuditEvent {
   userAgent: String
   requestId: String
 }
+input ExportAuditLogInput { workspaceId: ID! format: ExportFormat! filter: AuditLogFilter }
+type AuditLogExport { id: ID! format: ExportFormat! url: String! expiresAt: Time! }
+
 type AuditActor { id: ID! email: String type: ActorType! }
 type AuditTarget { type: TargetType! id: ID! label: String }
 `, BuiltIn: false},
@@ -972,6 +1024,20 @@ func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, fiel
 		return ec.fieldContext_AuditEventEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditLogExport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AuditLogExport_id(ctx, field)
+	case "format":
+		return ec.fieldContext_AuditLogExport_format(ctx, field)
+	case "url":
+		return ec.fieldContext_AuditLogExport_url(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_AuditLogExport_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditLogExport", field.Name)
 }
 
 func (ec *executionContext) childFields_AuditTarget(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1289,6 +1355,20 @@ func (ec *executionContext) field_Mutation_deleteInviteLink_args(ctx context.Con
 		return nil, err
 	}
 	args["id"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_exportAuditLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ExportAuditLogInput, error) {
+			return ec.unmarshalNExportAuditLogInput2githubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐExportAuditLogInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -2057,6 +2137,98 @@ func (ec *executionContext) fieldContext_AuditEventEdge_node(_ context.Context, 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _AuditLogExport_id(ctx context.Context, field graphql.CollectedField, obj *model.AuditLogExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogExport_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogExport_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogExport", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AuditLogExport_format(ctx context.Context, field graphql.CollectedField, obj *model.AuditLogExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogExport_format(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Format, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v audit.Format) graphql.Marshaler {
+			return ec.marshalNExportFormat2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐFormat(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogExport_format(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogExport", field, false, false, "ExportFormat")
+}
+
+func (ec *executionContext) _AuditLogExport_url(ctx context.Context, field graphql.CollectedField, obj *model.AuditLogExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogExport_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogExport_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogExport", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditLogExport_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.AuditLogExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogExport_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogExport_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogExport", field, false, false, "Time")
 }
 
 func (ec *executionContext) _AuditTarget_type(ctx context.Context, field graphql.CollectedField, obj *audit.Target) (ret graphql.Marshaler) {
@@ -2943,6 +3115,70 @@ func (ec *executionContext) fieldContext_Mutation_updateMemberRole(ctx context.C
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_updateMemberRole_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_exportAuditLog(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_exportAuditLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ExportAuditLog(ctx, fc.Args["input"].(model.ExportAuditLogInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.AuditLogExport
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				if ec.Directives.BusinessPlan == nil {
+					var zeroVal *model.AuditLogExport
+					return zeroVal, errors.New("directive businessPlan is not implemented")
+				}
+				return ec.Directives.BusinessPlan(ctx, nil, directive1)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuditLogExport) graphql.Marshaler {
+			return ec.marshalNAuditLogExport2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐAuditLogExport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_exportAuditLog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditLogExport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_exportAuditLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -5016,6 +5252,62 @@ func UnmarshalCreateWorkspaceInput(ctx context.Context, raw any) (model.CreateWo
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputExportAuditLogInput(ctx context.Context, obj any) (model.ExportAuditLogInput, error) {
+	var it model.ExportAuditLogInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"workspaceId", "format", "filter"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "workspaceId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("workspaceId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WorkspaceID = data
+		case "format":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("format"))
+			data, err := ec.unmarshalNExportFormat2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐFormat(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Format = data
+		case "filter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("filter"))
+			data, err := ec.unmarshalOAuditLogFilter2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐAuditLogFilter(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Filter = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalExportAuditLogInput unmarshals raw into the ExportAuditLogInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalExportAuditLogInput(ctx context.Context, raw any) (model.ExportAuditLogInput, error) {
+	var out model.ExportAuditLogInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ExportAuditLogInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateMemberRoleInput(ctx context.Context, obj any) (model.UpdateMemberRoleInput, error) {
 	var it model.UpdateMemberRoleInput
 	if obj == nil {
@@ -5268,6 +5560,54 @@ func (ec *executionContext) _AuditEventEdge(ctx context.Context, sel ast.Selecti
 			}
 		case "node":
 			out.Values[i] = ec._AuditEventEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditLogExportImplementors = []string{"AuditLogExport"}
+
+func (ec *executionContext) _AuditLogExport(ctx context.Context, sel ast.SelectionSet, obj *model.AuditLogExport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditLogExportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditLogExport")
+		case "id":
+			out.Values[i] = ec._AuditLogExport_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "format":
+			out.Values[i] = ec._AuditLogExport_format(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._AuditLogExport_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._AuditLogExport_expiresAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -5597,6 +5937,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "updateMemberRole":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_updateMemberRole(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exportAuditLog":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_exportAuditLog(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -6369,6 +6716,14 @@ func (ec *executionContext) marshalNAuditEventEdge2ᚕgithubᚗcomᚋauditlogd�
 	return ret
 }
 
+func (ec *executionContext) marshalNAuditLogExport2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐAuditLogExport(ctx context.Context, sel ast.SelectionSet, v *model.AuditLogExport) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditLogExport!")
+		return graphql.Null
+	}
+	return ec._AuditLogExport(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -6408,6 +6763,37 @@ func (ec *executionContext) marshalNDeleteInviteLinkPayload2ᚖgithubᚗcomᚋau
 	}
 	return ec._DeleteInviteLinkPayload(ctx, sel, v)
 }
+
+func (ec *executionContext) unmarshalNExportAuditLogInput2githubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐExportAuditLogInput(ctx context.Context, v any) (model.ExportAuditLogInput, error) {
+	res, err := ec.unmarshalInputExportAuditLogInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNExportFormat2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐFormat(ctx context.Context, v any) (audit.Format, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNExportFormat2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐFormat[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNExportFormat2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐFormat(ctx context.Context, sel ast.SelectionSet, v audit.Format) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNExportFormat2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐFormat[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ExportFormat!")
+	}
+	return res
+}
+
+var (
+	unmarshalNExportFormat2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐFormat = map[string]audit.Format{
+		"CSV":  audit.CSV,
+		"JSON": audit.JSON,
+	}
+	marshalNExportFormat2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐFormat = map[audit.Format]string{
+		audit.CSV:  "CSV",
+		audit.JSON: "JSON",
+	}
+)
 
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)

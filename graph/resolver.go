@@ -18,6 +18,7 @@ import (
 type Resolver struct {
 	WorkspaceService *workspace.Service
 	AuditService     *audit.Service
+	Exporter         *audit.Exporter
 }
 
 // orNil returns v, or nil with err: gqlgen wants a nil pointer with an error.

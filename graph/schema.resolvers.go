@@ -80,6 +80,14 @@ func (r *mutationResolver) UpdateMemberRole(ctx context.Context, input model.Upd
 	return orNil(&m, err)
 }
 
+func (r *mutationResolver) ExportAuditLog(ctx context.Context, input model.ExportAuditLogInput) (*model.AuditLogExport, error) {
+	c, err := r.Exporter.Create(ctx, viewer(ctx), input.WorkspaceID, input.Format, toFilter(input.Filter))
+	if err != nil {
+		return nil, err
+	}
+	return &model.AuditLogExport{ID: c.Export.ID, Format: c.Export.Format, URL: c.URL, ExpiresAt: c.Export.ExpiresAt}, nil
+}
+
 func (r *queryResolver) Viewer(ctx context.Context) (*workspace.User, error) {
 	u, err := r.WorkspaceService.Viewer(ctx, viewer(ctx))
 	return orNil(&u, err)

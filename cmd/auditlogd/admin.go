@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/auditlogd/auditlogd/internal/app"
 	"github.com/auditlogd/auditlogd/internal/auth"
 	"github.com/auditlogd/auditlogd/internal/config"
 	"github.com/auditlogd/auditlogd/internal/store"
@@ -76,5 +77,29 @@ func token(args []string, e env, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// prune applies the retention policy once and prints what it deleted.
+func prune(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("prune", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(e)
+	if err != nil {
+		return err
+	}
+	a, err := app.New(ctx, cfg, newLogger(stderr, cfg.LogLevel), app.Options{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	res, err := a.Prune(ctx)
+	if err != nil {
+		return fmt.Errorf("prune: %w", err)
+	}
+	fmt.Fprintf(stdout, "{\"events_deleted\":%d,\"exports_deleted\":%d,\"workspaces\":%d,\"duration_ms\":%d}\n",
+		res.Events, res.Exports, res.Workspaces, res.Took.Milliseconds())
 	return nil
 }

@@ -3,6 +3,7 @@
 //	auditlogd [serve] [--demo] [--addr :8080]   run the HTTP server (migrates first)
 //	auditlogd migrate                           apply pending migrations and exit
 //	auditlogd token --sub ID --email ADDR ...   print a JWT signed with AUDITLOG_JWT_SECRET
+//	auditlogd prune                             apply the retention policy once and exit
 //
 // Configuration is by AUDITLOG_* environment variables; see README.md.
 package main
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, args, e, stdout, stderr)
 	case "token":
 		return token(args, e, stdout, stderr)
+	case "prune":
+		return prune(ctx, args, e, stdout, stderr)
 	case "help":
 		usage(stdout)
 		return nil
@@ -77,6 +80,7 @@ commands:
   migrate   apply pending migrations and exit
   token     print a JWT signed with AUDITLOG_JWT_SECRET
             --sub ID --email ADDR [--name N] [--scope S] [--ttl 1h]
+  prune     apply the retention policy (AUDITLOG_RETENTION) once and exit
 
 Configuration is read from AUDITLOG_* environment variables (see README.md).
 `)

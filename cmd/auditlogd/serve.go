@@ -17,9 +17,10 @@ import (
 	"github.com/auditlogd/auditlogd/internal/demo"
 )
 
-// serve runs the HTTP server until ctx is cancelled (SIGINT or SIGTERM), then
-// shuts down gracefully: it stops accepting, lets in-flight requests finish
-// within AUDITLOG_SHUTDOWN_TIMEOUT and closes the database.
+// serve runs the HTTP server and the retention job until ctx is cancelled
+// (SIGINT or SIGTERM), then shuts down gracefully: it stops accepting, lets
+// in-flight requests (exports included) finish within
+// AUDITLOG_SHUTDOWN_TIMEOUT, stops the retention job and closes the database.
 func serve(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	withDemo := fs.Bool("demo", false, "on an empty database, create a demo workspace and print an admin token")
@@ -65,6 +66,16 @@ func serve(ctx context.Context, args []string, e env, stdout, stderr io.Writer) 
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	pruneCtx, stopPruning := context.WithCancel(context.WithoutCancel(ctx))
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		a.PruneLoop(pruneCtx, cfg.PruneInterval)
+	}()
+	defer func() {
+		stopPruning()
+		<-pruned
+	}()
 	log.Info("listening", "addr", ln.Addr().String(), "database", redactDSN(cfg.DatabaseURL), "public_url", cfg.PublicURL)
 
 	select {

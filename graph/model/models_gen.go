@@ -15,6 +15,13 @@ type AddMemberInput struct {
 	Role        *audit.Role `json:"role,omitempty"`
 }
 
+type AuditLogExport struct {
+	ID        string       `json:"id"`
+	Format    audit.Format `json:"format"`
+	URL       string       `json:"url"`
+	ExpiresAt time.Time    `json:"expiresAt"`
+}
+
 type AuditLogFilter struct {
 	// Any of these actions.
 	Actions []audit.Action `json:"actions,omitempty"`
@@ -55,6 +62,12 @@ type CreateWorkspaceInput struct {
 
 type DeleteInviteLinkPayload struct {
 	DeletedInviteLinkID string `json:"deletedInviteLinkId"`
+}
+
+type ExportAuditLogInput struct {
+	WorkspaceID string          `json:"workspaceId"`
+	Format      audit.Format    `json:"format"`
+	Filter      *AuditLogFilter `json:"filter,omitempty"`
 }
 
 type Mutation struct {

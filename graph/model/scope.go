@@ -14,3 +14,6 @@ func (i AddMemberInput) ScopeWorkspaceID() string { return i.WorkspaceID }
 
 // ScopeWorkspaceID names the workspace of the membership.
 func (i UpdateMemberRoleInput) ScopeWorkspaceID() string { return i.WorkspaceID }
+
+// ScopeWorkspaceID names the workspace whose log is exported.
+func (i ExportAuditLogInput) ScopeWorkspaceID() string { return i.WorkspaceID }

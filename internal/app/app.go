@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/auditlogd/auditlogd/graph"
 	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/auth"
@@ -35,6 +33,8 @@ type App struct {
 	Verifier   *auth.Verifier
 	Workspaces *workspace.Service
 	Audit      *audit.Service
+	Exporter   *audit.Exporter
+	Pruner     *audit.Pruner
 	// Handler is the HTTP router with every endpoint.
 	Handler http.Handler
 	// Now is the clock every service uses.
@@ -75,15 +75,40 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	a.Metrics.RegisterDBPools(db.Pools())
 	a.Workspaces = workspace.NewService(db.Workspaces(), cfg.PublicURL, now)
 	a.Audit = audit.NewService(db.Events(), audit.NewCursorCodec(cfg.ExportSecret), cfg.Retention, now)
-	gql := graph.NewHandler(&graph.Resolver{WorkspaceService: a.Workspaces, AuditService: a.Audit}, graph.Options{
+	a.Exporter = audit.NewExporter(db.Events(), a.Workspaces, audit.NewURLSigner(cfg.ExportSecret, cfg.PublicURL),
+		audit.ExporterConfig{TTL: cfg.ExportTTL, Retention: cfg.Retention, Now: now})
+	a.Pruner = audit.NewPruner(db.Events(), cfg.Retention, 0, now)
+	gql := graph.NewHandler(&graph.Resolver{WorkspaceService: a.Workspaces, AuditService: a.Audit, Exporter: a.Exporter}, graph.Options{
 		Logger: log, Introspection: cfg.Introspection, ComplexityLimit: ComplexityLimit, Observer: a.Metrics,
 	})
 	a.Handler = httpserver.New(httpserver.Deps{
 		Logger: log, Metrics: a.Metrics, DB: db, Verifier: verifier, Users: a.Workspaces, GraphQL: gql,
-		TrustedProxies: cfg.TrustedProxies,
-		Extra:          func(r chi.Router) {},
+		Exports: a.Exporter, TrustedProxies: cfg.TrustedProxies,
 	})
 	return a, nil
+}
+
+// Prune applies the retention policy once, and records and logs what it
+// deleted.
+func (a *App) Prune(ctx context.Context) (audit.PruneResult, error) {
+	res, err := a.Pruner.Run(ctx)
+	a.reportPrune(res, err)
+	return res, err
+}
+
+// PruneLoop runs the retention job every interval until ctx ends.
+func (a *App) PruneLoop(ctx context.Context, interval time.Duration) {
+	a.Pruner.Loop(ctx, interval, a.reportPrune)
+}
+
+func (a *App) reportPrune(res audit.PruneResult, err error) {
+	a.Metrics.AddPruned(res.Events)
+	if err != nil {
+		a.Log.Error("retention: prune failed", "error", err.Error(), "events_deleted", res.Events)
+		return
+	}
+	a.Log.Info("retention: pruned", "events_deleted", res.Events, "exports_deleted", res.Exports,
+		"workspaces", res.Workspaces, "duration_ms", res.Took.Milliseconds(), "retention", a.Config.Retention.String())
 }
 
 // Close releases the database.

@@ -43,9 +43,10 @@ type Deps struct {
 	Verifier       *auth.Verifier
 	Users          UserSyncer
 	GraphQL        http.Handler
+	Exports        ExportDownloader
 	TrustedProxies []netip.Prefix
-	// Extra mounts more handlers (the export download, the web page) on the
-	// router, under the same middleware.
+	// Extra mounts more handlers (the web page) on the router, under the
+	// same middleware.
 	Extra func(r chi.Router)
 }
 
@@ -69,6 +70,9 @@ func New(d Deps) http.Handler {
 		r.Use(s.limitBody, s.authenticate)
 		r.Handle("/graphql", d.GraphQL)
 	})
+	if d.Exports != nil {
+		r.Get("/exports/{id}", s.download)
+	}
 	if d.Extra != nil {
 		d.Extra(r)
 	}

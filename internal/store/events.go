@@ -207,10 +207,10 @@ func keyset(w *where, b *audit.Bound, descending bool) {
 	w.add("(occurred_at "+op+" ? OR (occurred_at = ? AND id "+idOp+" ?))", ms, ms, b.ID)
 }
 
-// ListEvents runs one keyset scan. Several actions become a UNION ALL of one
-// ordered, limited scan per action, each served by the action index; the
+// listQuery builds one keyset scan. Several actions become a UNION ALL of
+// one ordered, limited scan per action, each served by the action index; the
 // union is then merged and cut to the limit.
-func (s *Events) ListEvents(ctx context.Context, q audit.Query) ([]audit.Event, error) {
+func listQuery(q audit.Query) (string, []any) {
 	order := " ORDER BY occurred_at ASC, id ASC"
 	if q.Descending {
 		order = " ORDER BY occurred_at DESC, id DESC"
@@ -224,22 +224,25 @@ func (s *Events) ListEvents(ctx context.Context, q audit.Query) ([]audit.Event, 
 		keyset(w, q.From, q.Descending)
 		return "SELECT " + eventColumns + " FROM audit_events WHERE " + w.sql() + order + limit, w.args
 	}
-	var query string
-	var args []any
 	switch len(q.Filter.Actions) {
 	case 0:
-		query, args = branch(nil)
+		return branch(nil)
 	case 1:
-		query, args = branch(&q.Filter.Actions[0])
-	default:
-		parts := make([]string, len(q.Filter.Actions))
-		for i := range q.Filter.Actions {
-			sub, subArgs := branch(&q.Filter.Actions[i])
-			parts[i] = "SELECT * FROM (" + sub + ") b" + strconv.Itoa(i)
-			args = append(args, subArgs...)
-		}
-		query = strings.Join(parts, " UNION ALL ") + order + limit
+		return branch(&q.Filter.Actions[0])
 	}
+	parts := make([]string, len(q.Filter.Actions))
+	var args []any
+	for i := range q.Filter.Actions {
+		sub, subArgs := branch(&q.Filter.Actions[i])
+		parts[i] = "SELECT * FROM (" + sub + ") b" + strconv.Itoa(i)
+		args = append(args, subArgs...)
+	}
+	return strings.Join(parts, " UNION ALL ") + order + limit, args
+}
+
+// ListEvents runs one keyset scan.
+func (s *Events) ListEvents(ctx context.Context, q audit.Query) ([]audit.Event, error) {
+	query, args := listQuery(q)
 	out := make([]audit.Event, 0, q.Limit)
 	err := s.c.run(ctx, false, func(db *gorm.DB) error {
 		rows, err := db.Raw(query, args...).Rows()

@@ -1,0 +1,213 @@
+package audit
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/auditlogd/auditlogd/internal/apperr"
+	"github.com/auditlogd/auditlogd/internal/auth"
+)
+
+// Export is a recorded export request. Its file holds the events that match
+// Filter inside the retention window and come before Snapshot, the position
+// of the export's own AUDIT_LOG_EXPORTED event.
+type Export struct {
+	ID          string
+	WorkspaceID string
+	RequestedBy string
+	Format      Format
+	Filter      Filter
+	Snapshot    Position
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// FileName is the download's file name.
+func (e Export) FileName() string {
+	return "audit-log-" + e.WorkspaceID + "-" + FileTime(e.Snapshot.OccurredAt) + "." + e.Format.Extension()
+}
+
+// ExportStore is the storage exports need.
+type ExportStore interface {
+	// InTx runs fn in one transaction (see workspace.Store.InTx).
+	InTx(ctx context.Context, fn func(tx ExportStore) error) error
+	CreateExport(ctx context.Context, e Export) error
+	GetExport(ctx context.Context, id string) (Export, error)
+	AppendEvents(ctx context.Context, events ...Event) error
+	// StreamEvents runs q in keyset batches of q.Limit rows and calls fn for
+	// every row; the row is only valid during the call. It stops at fn's
+	// first error.
+	StreamEvents(ctx context.Context, q Query, fn func(*Row) error) error
+}
+
+// AccessChecker answers whether a user may read a workspace's log now: nil,
+// or a FORBIDDEN or BUSINESS_PLAN_REQUIRED error. The workspace service
+// implements it from the database.
+type AccessChecker interface {
+	CheckLogAccess(ctx context.Context, userID, workspaceID string) error
+}
+
+// Exporter records exports and streams their files.
+type Exporter struct {
+	store     ExportStore
+	access    AccessChecker
+	signer    *URLSigner
+	ttl       time.Duration
+	retention time.Duration
+	batch     int
+	now       func() time.Time
+}
+
+// ExporterConfig configures an Exporter.
+type ExporterConfig struct {
+	TTL       time.Duration // lifetime of a URL (AUDITLOG_EXPORT_TTL)
+	Retention time.Duration // AUDITLOG_RETENTION
+	BatchSize int           // rows per keyset batch; 5000 when zero
+	Now       func() time.Time
+}
+
+// NewExporter returns an Exporter.
+func NewExporter(store ExportStore, access AccessChecker, signer *URLSigner, cfg ExporterConfig) *Exporter {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 5000
+	}
+	return &Exporter{store: store, access: access, signer: signer, ttl: cfg.TTL, retention: cfg.Retention, batch: cfg.BatchSize, now: cfg.Now}
+}
+
+// Created is a new export and its signed URL.
+type Created struct {
+	Export Export
+	URL    string
+}
+
+// Create records an export of workspaceID's log and writes its
+// AUDIT_LOG_EXPORTED event in the same transaction. It returns at once; the
+// file is produced when the URL is fetched.
+func (x *Exporter) Create(ctx context.Context, p *auth.Principal, workspaceID string, format Format, f Filter) (Created, error) {
+	if p == nil || !p.IsUser() {
+		return Created{}, apperr.New(apperr.Unauthenticated, "sign in with a user token to export the audit log")
+	}
+	if !format.Valid() {
+		return Created{}, apperr.Invalid("input.format", "must be CSV or JSON")
+	}
+	if err := f.Validate(); err != nil {
+		return Created{}, err
+	}
+	if err := x.access.CheckLogAccess(ctx, p.Subject, workspaceID); err != nil {
+		return Created{}, err
+	}
+	var out Created
+	err := x.store.InTx(ctx, func(tx ExportStore) error {
+		now := x.now().UTC().Truncate(time.Millisecond)
+		id := NewID(now)
+		ev := Event{
+			ID: NewID(now), WorkspaceID: workspaceID, Action: AuditLogExported, OccurredAt: now,
+			Actor:  Actor{ID: p.Subject, Email: &p.Email, Type: ActorUser},
+			Target: &Target{Type: TargetExport, ID: id, Label: optional(string(format))},
+		}
+		Stamp(ctx, &ev)
+		e := Export{ID: id, WorkspaceID: workspaceID, RequestedBy: p.Subject, Format: format, Filter: f,
+			Snapshot: ev.Position(), CreatedAt: now, ExpiresAt: now.Add(x.ttl).Truncate(time.Second)}
+		if err := tx.CreateExport(ctx, e); err != nil {
+			return err
+		}
+		out = Created{Export: e, URL: x.signer.URL(e.ID, e.ExpiresAt)}
+		return tx.AppendEvents(ctx, ev)
+	})
+	return out, err
+}
+
+// Download errors; the HTTP handler maps them to 403, 410 and 404.
+var (
+	ErrBadSignature = errors.New("the export URL was changed or is not signed by this service")
+	ErrExpired      = errors.New("the export URL has expired")
+	ErrNoExport     = errors.New("no such export")
+	ErrNoAccess     = errors.New("the requester may no longer read this audit log")
+)
+
+// Open checks a download request: the signature over id and expiry (403 if
+// anything was changed), the expiry (410), that the export exists (404), and,
+// again now, that its requester is still an admin of a BUSINESS workspace (403).
+func (x *Exporter) Open(ctx context.Context, id, expires, signature string) (Export, error) {
+	exp, ok := x.signer.Verify(id, expires, signature)
+	if !ok {
+		return Export{}, ErrBadSignature
+	}
+	if !x.now().Before(exp) {
+		return Export{}, ErrExpired
+	}
+	e, err := x.store.GetExport(ctx, id)
+	if errors.Is(err, apperr.ErrNotFound) {
+		return Export{}, ErrNoExport
+	}
+	if err != nil {
+		return Export{}, err
+	}
+	if !e.ExpiresAt.Equal(exp) {
+		return Export{}, ErrBadSignature
+	}
+	if err := x.access.CheckLogAccess(ctx, e.RequestedBy, e.WorkspaceID); err != nil {
+		if _, ok := apperr.As(err); ok {
+			return Export{}, ErrNoAccess
+		}
+		return Export{}, err
+	}
+	return e, nil
+}
+
+// Write streams the export's file to w, newest event first, flushing after
+// every batch. Memory stays flat whatever the number of rows. It returns the
+// number of rows written.
+func (x *Exporter) Write(ctx context.Context, e Export, w io.Writer, flush func()) (int64, error) {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := NewEncoder(e.Format, bw)
+	if err := enc.Begin(); err != nil {
+		return 0, err
+	}
+	q := Query{
+		WorkspaceID: e.WorkspaceID,
+		Filter:      e.Filter.Window(x.now().Add(-x.retention)),
+		From:        &Bound{Position: e.Snapshot},
+		Descending:  true,
+		Limit:       x.batch,
+	}
+	var n int64
+	err := x.store.StreamEvents(ctx, q, func(r *Row) error {
+		n++
+		if n%int64(x.batch) == 0 {
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+			flush()
+		}
+		return enc.Row(r)
+	})
+	if err != nil {
+		return n, err
+	}
+	if err := enc.End(); err != nil {
+		return n, err
+	}
+	if err := bw.Flush(); err != nil {
+		return n, err
+	}
+	flush()
+	return n, nil
+}
+
+// MarshalFilter and UnmarshalFilter store a filter with its export.
+func MarshalFilter(f Filter) (string, error) {
+	b, err := json.Marshal(f)
+	return string(b), err
+}
+
+// UnmarshalFilter reads a filter stored by MarshalFilter.
+func UnmarshalFilter(s string) (Filter, error) {
+	var f Filter
+	err := json.Unmarshal([]byte(s), &f)
+	return f, err
+}

@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/auditlogd/auditlogd/internal/audit"
+)
+
+var _ audit.ExportStore = (*Events)(nil)
+
+type exportRow struct {
+	ID              string `gorm:"primaryKey"`
+	WorkspaceID     string
+	RequestedBy     string
+	Format          string
+	Filter          string
+	SnapshotAt      int64
+	SnapshotEventID string
+	CreatedAt       int64 `gorm:"autoCreateTime:false"`
+	ExpiresAt       int64
+}
+
+func (exportRow) TableName() string { return "audit_exports" }
+
+// InTx runs fn in one transaction; see workspace.Store.InTx.
+func (s *Events) InTx(ctx context.Context, fn func(tx audit.ExportStore) error) error {
+	return s.c.inTx(ctx, func(c conn) error { return fn(&Events{c}) })
+}
+
+// AppendEvents writes audit events in the caller's transaction.
+func (s *Events) AppendEvents(ctx context.Context, events ...audit.Event) error {
+	return appendEvents(ctx, s.c, events)
+}
+
+// CreateExport records an export request.
+func (s *Events) CreateExport(ctx context.Context, e audit.Export) error {
+	f, err := audit.MarshalFilter(e.Filter)
+	if err != nil {
+		return err
+	}
+	r := exportRow{ID: e.ID, WorkspaceID: e.WorkspaceID, RequestedBy: e.RequestedBy, Format: string(e.Format), Filter: f,
+		SnapshotAt: e.Snapshot.OccurredAt.UnixMilli(), SnapshotEventID: e.Snapshot.ID,
+		CreatedAt: e.CreatedAt.UnixMilli(), ExpiresAt: e.ExpiresAt.UnixMilli()}
+	return s.c.run(ctx, true, func(db *gorm.DB) error { return db.Create(&r).Error })
+}
+
+// GetExport returns an export request.
+func (s *Events) GetExport(ctx context.Context, id string) (audit.Export, error) {
+	var r exportRow
+	if err := s.c.run(ctx, false, func(db *gorm.DB) error { return db.Take(&r, "id = ?", id).Error }); err != nil {
+		return audit.Export{}, err
+	}
+	f, err := audit.UnmarshalFilter(r.Filter)
+	if err != nil {
+		return audit.Export{}, err
+	}
+	return audit.Export{ID: r.ID, WorkspaceID: r.WorkspaceID, RequestedBy: r.RequestedBy, Format: audit.Format(r.Format), Filter: f,
+		Snapshot:  audit.Position{OccurredAt: fromMs(r.SnapshotAt), ID: r.SnapshotEventID},
+		CreatedAt: fromMs(r.CreatedAt), ExpiresAt: fromMs(r.ExpiresAt)}, nil
+}
+
+// StreamEvents runs q in keyset batches of q.Limit rows, scanning each row's
+// columns as raw bytes into one reused Row.
+func (s *Events) StreamEvents(ctx context.Context, q audit.Query, fn func(*audit.Row) error) error {
+	var (
+		row    audit.Row
+		wsID   sql.RawBytes
+		lastID string
+	)
+	dest := []any{(*sql.RawBytes)(&row.ID), &wsID, &row.OccurredAtMs, (*sql.RawBytes)(&row.Action),
+		(*sql.RawBytes)(&row.ActorID), (*sql.RawBytes)(&row.ActorEmail), (*sql.RawBytes)(&row.ActorType),
+		(*sql.RawBytes)(&row.TargetType), (*sql.RawBytes)(&row.TargetID), (*sql.RawBytes)(&row.TargetLabel),
+		(*sql.RawBytes)(&row.PreviousRole), (*sql.RawBytes)(&row.Role), (*sql.RawBytes)(&row.IPAddress),
+		(*sql.RawBytes)(&row.UserAgent), (*sql.RawBytes)(&row.RequestID)}
+	for {
+		n := 0
+		query, args := listQuery(q)
+		err := s.c.run(ctx, false, func(db *gorm.DB) error {
+			rows, err := db.Raw(query, args...).Rows()
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				if err := rows.Scan(dest...); err != nil {
+					return err
+				}
+				n++
+				if err := fn(&row); err != nil {
+					return err
+				}
+				lastID = string(row.ID)
+			}
+			return rows.Err()
+		})
+		if err != nil || n < q.Limit {
+			return err
+		}
+		q.From = &audit.Bound{Position: audit.Position{OccurredAt: fromMs(row.OccurredAtMs), ID: lastID}}
+	}
+}
+
+// WorkspaceIDs pages through the ids of all workspaces, for the retention job.
+func (s *Events) WorkspaceIDs(ctx context.Context, after string, limit int) ([]string, error) {
+	var ids []string
+	err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		return db.Model(&workspaceRow{}).Where("id > ?", after).Order("id").Limit(limit).Pluck("id", &ids).Error
+	})
+	return ids, err
+}
+
+// PruneEvents deletes at most about batch events of the workspace older than
+// cutoff, oldest first, and returns how many it deleted. Each call is one
+// short statement over a primary-key range at the old end of the workspace's
+// log, far from where writers insert, so it blocks nobody for long.
+func (s *Events) PruneEvents(ctx context.Context, workspaceID string, cutoff time.Time, batch int) (int64, error) {
+	var deleted int64
+	err := s.c.run(ctx, true, func(db *gorm.DB) error {
+		var bound []int64
+		if err := db.Raw("SELECT occurred_at FROM audit_events WHERE workspace_id = ? AND occurred_at < ? ORDER BY occurred_at, id LIMIT 1 OFFSET ?",
+			workspaceID, cutoff.UnixMilli(), batch-1).Scan(&bound).Error; err != nil {
+			return err
+		}
+		upper := cutoff.UnixMilli()
+		if len(bound) == 1 {
+			upper = min(upper, bound[0]+1)
+		}
+		res := db.Exec("DELETE FROM audit_events WHERE workspace_id = ? AND occurred_at < ?", workspaceID, upper)
+		deleted = res.RowsAffected
+		return res.Error
+	})
+	return deleted, err
+}
+
+// PruneCounters deletes the hourly counters of hours that ended before
+// cutoff; counts never read them (they cover only whole hours inside the
+// window).
+func (s *Events) PruneCounters(ctx context.Context, workspaceID string, cutoff time.Time) error {
+	return s.c.run(ctx, true, func(db *gorm.DB) error {
+		return db.Exec("DELETE FROM audit_event_counts WHERE workspace_id = ? AND hour_start < ?",
+			workspaceID, hourStart(cutoff.UnixMilli())).Error
+	})
+}
+
+// DeleteExpiredExports deletes export records that expired before cutoff.
+func (s *Events) DeleteExpiredExports(ctx context.Context, cutoff time.Time) (int64, error) {
+	var n int64
+	err := s.c.run(ctx, true, func(db *gorm.DB) error {
+		res := db.Where("expires_at < ?", cutoff.UnixMilli()).Delete(&exportRow{})
+		n = res.RowsAffected
+		return res.Error
+	})
+	return n, err
+}
