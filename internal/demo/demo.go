@@ -106,7 +106,10 @@ func (s *script) run() string {
 		return err
 	})
 	s.clk.after(3 * time.Hour)
-	s.do(func() error { _, err := s.svc.AcceptInvite(s.as("198.51.100.23", safari), &bob, link.Token); return err })
+	s.do(func() error {
+		_, err := s.svc.AcceptInvite(s.as("198.51.100.23", safari), &bob, link.Token)
+		return err
+	})
 
 	s.clk.after(2*24*time.Hour + 5*time.Hour)
 	var carolInvite workspace.CreatedInvite
@@ -115,7 +118,10 @@ func (s *script) run() string {
 		return err
 	})
 	s.clk.after(50 * time.Minute)
-	s.do(func() error { _, err := s.svc.AcceptInvite(s.as("192.0.2.44", chrome), &carol, carolInvite.Token); return err })
+	s.do(func() error {
+		_, err := s.svc.AcceptInvite(s.as("192.0.2.44", chrome), &carol, carolInvite.Token)
+		return err
+	})
 
 	s.clk.after(4 * 24 * time.Hour)
 	s.do(func() error {
