@@ -64,24 +64,42 @@ func (d directives) access(ctx context.Context, obj any) (string, workspace.Acce
 	return id, acc, err
 }
 
+func notAdmin() error {
+	return apperr.New(apperr.Forbidden, "only an admin of this workspace may do this")
+}
+
 func (d directives) admin(ctx context.Context, obj any, next graphql.Resolver) (any, error) {
 	id, acc, err := d.access(ctx, obj)
 	if err != nil {
 		return nil, err
 	}
 	if !acc.IsAdmin() {
-		return nil, apperr.New(apperr.Forbidden, "only an admin of this workspace may do this")
+		return nil, notAdmin()
 	}
 	return next(context.WithValue(ctx, accessKey{}, checked{workspaceID: id, access: acc}))
 }
 
+// businessPlan checks the plan. gqlgen runs a field's directives from the
+// last to the first, so on a field marked "@admin @businessPlan" this runs
+// before @admin: it refuses non-admins itself, so that @admin is in effect
+// checked first and a workspace's plan (or existence) is never revealed to
+// someone who may not administer it.
 func (d directives) businessPlan(ctx context.Context, obj any, next graphql.Resolver) (any, error) {
-	_, acc, err := d.access(ctx, obj)
+	id, acc, err := d.access(ctx, obj)
 	if err != nil {
 		return nil, err
+	}
+	if guardedByAdmin(ctx) && !acc.IsAdmin() {
+		return nil, notAdmin()
 	}
 	if acc.Plan != workspace.PlanBusiness {
 		return nil, apperr.New(apperr.BusinessPlanRequired, "the audit log is available on the Business plan")
 	}
-	return next(ctx)
+	return next(context.WithValue(ctx, accessKey{}, checked{workspaceID: id, access: acc}))
+}
+
+// guardedByAdmin reports whether the field being resolved also carries @admin.
+func guardedByAdmin(ctx context.Context) bool {
+	fc := graphql.GetFieldContext(ctx)
+	return fc != nil && fc.Field.Field != nil && fc.Field.Definition != nil && fc.Field.Definition.Directives.ForName("admin") != nil
 }

@@ -29,6 +29,9 @@ func presenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			if e.Field != "" {
 				pe.Extensions["field"] = e.Field
 			}
+			if e.Code == apperr.RateLimited {
+				apperr.NoteRateLimited(ctx, e.RetryAfter)
+			}
 			return pe
 		}
 		if code, ok := out.Extensions["code"].(string); ok && code != "" && !errors.Is(err, errPanic) {

@@ -33,7 +33,11 @@ type Options struct {
 	// ComplexityLimit bounds an operation's cost; a connection costs
 	// (page size × its selection).
 	ComplexityLimit int
-	Observer        Observer
+	// Limits bound depth and root fields; ParserTokenLimit bounds the
+	// tokens the parser reads.
+	Limits           Limits
+	ParserTokenLimit int
+	Observer         Observer
 }
 
 // NewHandler returns the /graphql handler: POST and GET (queries only)
@@ -51,9 +55,16 @@ func NewHandler(res *Resolver, opts Options) http.Handler {
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if opts.ParserTokenLimit > 0 {
+		srv.SetParserTokenLimit(opts.ParserTokenLimit)
+	}
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		// Without introspection, "did you mean" hints would leak the schema.
+		srv.SetDisableSuggestion(true)
 	}
+	srv.Use(opts.Limits)
 	if opts.ComplexityLimit > 0 {
 		srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
 	}
@@ -62,7 +73,7 @@ func NewHandler(res *Resolver, opts Options) http.Handler {
 	}
 	srv.SetErrorPresenter(presenter(opts.Logger))
 	srv.SetRecoverFunc(recoverer(opts.Logger))
-	return withLoaders(res.WorkspaceService)(srv)
+	return withMethod(withLoaders(res.WorkspaceService)(srv))
 }
 
 // connectionCost is the cost of a page: its size times the cost of one node.

@@ -4,13 +4,13 @@
 package model
 
 import (
-	"fmt"
 	"io"
 	"strconv"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"github.com/auditlogd/auditlogd/internal/apperr"
 	"github.com/auditlogd/auditlogd/internal/audit"
 )
 
@@ -22,17 +22,19 @@ func MarshalTime(t time.Time) graphql.Marshaler {
 }
 
 // UnmarshalTime reads a Time: RFC 3339 with any offset, converted to UTC.
+// A bad value is the client's mistake, so its error is BAD_USER_INPUT (gqlgen
+// adds the path of the argument).
 func UnmarshalTime(v any) (time.Time, error) {
 	s, ok := v.(string)
 	if !ok {
-		return time.Time{}, fmt.Errorf("Time must be an RFC 3339 string such as 2026-11-28T09:30:00Z")
+		return time.Time{}, apperr.New(apperr.BadUserInput, "Time must be an RFC 3339 string such as 2026-11-28T09:30:00Z")
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("Time must be an RFC 3339 string such as 2026-11-28T09:30:00Z")
+		return time.Time{}, apperr.New(apperr.BadUserInput, "Time must be an RFC 3339 string such as 2026-11-28T09:30:00Z")
 	}
 	if t.Year() < 1970 || t.Year() > 9999 {
-		return time.Time{}, fmt.Errorf("Time must be between 1970 and 9999")
+		return time.Time{}, apperr.New(apperr.BadUserInput, "Time must be between 1970 and 9999")
 	}
 	return t.UTC(), nil
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"time"
 
@@ -16,13 +17,21 @@ import (
 	"github.com/auditlogd/auditlogd/internal/config"
 	"github.com/auditlogd/auditlogd/internal/httpserver"
 	"github.com/auditlogd/auditlogd/internal/metrics"
+	"github.com/auditlogd/auditlogd/internal/ratelimit"
 	"github.com/auditlogd/auditlogd/internal/store"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
 
-// ComplexityLimit is the most an operation may cost: a full page of 100
-// events with every field, and then some.
-const ComplexityLimit = 5000
+// Limits on a GraphQL operation. ComplexityLimit admits a full page of 100
+// events with every field (edges and nodes), and little more; the depth
+// admits workspace → members → user with room to spare; root fields bound
+// aliasing; the token limit bounds parsing work before any of the others.
+const (
+	ComplexityLimit  = 5000
+	MaxDepth         = 10
+	MaxRootFields    = 20
+	ParserTokenLimit = 5000
+)
 
 // App is a wired auditlogd.
 type App struct {
@@ -74,17 +83,25 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	a := &App{Config: cfg, Log: log, DB: db, Metrics: metrics.New(), Verifier: verifier, Now: now}
 	a.Metrics.RegisterDBPools(db.Pools())
 	a.Workspaces = workspace.NewService(db.Workspaces(), cfg.PublicURL, now)
+	if cfg.InviteAttemptsPerMinute > 0 {
+		a.Workspaces.SetInviteThrottle(ratelimit.PerMinute(cfg.InviteAttemptsPerMinute, now))
+	}
 	a.Audit = audit.NewService(db.Events(), audit.NewCursorCodec(cfg.ExportSecret), cfg.Retention, now)
 	a.Exporter = audit.NewExporter(db.Events(), a.Workspaces, audit.NewURLSigner(cfg.ExportSecret, cfg.PublicURL),
 		audit.ExporterConfig{TTL: cfg.ExportTTL, Retention: cfg.Retention, Now: now})
 	a.Pruner = audit.NewPruner(db.Events(), cfg.Retention, 0, now)
 	gql := graph.NewHandler(&graph.Resolver{WorkspaceService: a.Workspaces, AuditService: a.Audit, Exporter: a.Exporter}, graph.Options{
 		Logger: log, Introspection: cfg.Introspection, ComplexityLimit: ComplexityLimit, Observer: a.Metrics,
+		Limits: graph.Limits{MaxDepth: MaxDepth, MaxRootFields: MaxRootFields}, ParserTokenLimit: ParserTokenLimit,
 	})
-	a.Handler = httpserver.New(httpserver.Deps{
+	deps := httpserver.Deps{
 		Logger: log, Metrics: a.Metrics, DB: db, Verifier: verifier, Users: a.Workspaces, GraphQL: gql,
 		Exports: a.Exporter, TrustedProxies: cfg.TrustedProxies,
-	})
+	}
+	if cfg.RateLimitRPS > 0 {
+		deps.RateLimiter = ratelimit.New(cfg.RateLimitRPS, int(math.Ceil(cfg.RateLimitRPS*5)), now)
+	}
+	a.Handler = httpserver.New(deps)
 	return a, nil
 }
 

@@ -10,6 +10,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is a public error code, exactly as CONTRACT.md §6 spells it.
@@ -34,6 +35,8 @@ type Error struct {
 	Message string
 	// Field names the input field at fault (BAD_USER_INPUT only), e.g. "first".
 	Field string
+	// RetryAfter says when to try again (RATE_LIMITED only).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -70,6 +73,11 @@ func New(code Code, format string, args ...any) *Error {
 // Invalid reports bad input in the named field.
 func Invalid(field, format string, args ...any) *Error {
 	return &Error{Code: BadUserInput, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Throttled reports too many requests; try again after retryAfter.
+func Throttled(retryAfter time.Duration, format string, args ...any) *Error {
+	return &Error{Code: RateLimited, Message: fmt.Sprintf(format, args...), RetryAfter: retryAfter}
 }
 
 // As returns the *Error inside err, if any.

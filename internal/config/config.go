@@ -165,7 +165,7 @@ func (r *reader) float(name string, def float64) float64 {
 		return def
 	}
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || f > 1e6 {
+	if err != nil || !(f >= 0 && f <= 1e6) { // written so that NaN fails too
 		r.fail(name, "must be a number between 0 and 1000000 (0 turns it off)")
 		return def
 	}
@@ -211,6 +211,10 @@ func (r *reader) prefixes(name string) []netip.Prefix {
 			continue
 		}
 		if p, err := netip.ParsePrefix(part); err == nil {
+			if p.Addr().Is4In6() && p.Bits() >= 96 {
+				// Client addresses are compared unmapped; so are their prefixes.
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
 			out = append(out, p.Masked())
 			continue
 		}

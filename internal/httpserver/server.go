@@ -18,6 +18,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
+	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/auth"
 	"github.com/auditlogd/auditlogd/internal/metrics"
 )
@@ -44,6 +45,7 @@ type Deps struct {
 	Users          UserSyncer
 	GraphQL        http.Handler
 	Exports        ExportDownloader
+	RateLimiter    RateLimiter
 	TrustedProxies []netip.Prefix
 	// Extra mounts more handlers (the web page) on the router, under the
 	// same middleware.
@@ -67,11 +69,11 @@ func New(d Deps) http.Handler {
 	r.Handle("/metrics", d.Metrics.Handler())
 	r.Get("/", playground.Handler("auditlogd", "/graphql"))
 	r.Group(func(r chi.Router) {
-		r.Use(s.limitBody, s.authenticate)
+		r.Use(s.limitBody, s.requireJSON, s.authenticate, s.rateLimit, s.graphQLStatus)
 		r.Handle("/graphql", d.GraphQL)
 	})
 	if d.Exports != nil {
-		r.Get("/exports/{id}", s.download)
+		r.With(s.rateLimit).Get("/exports/{id}", s.download)
 	}
 	if d.Extra != nil {
 		d.Extra(r)
@@ -121,11 +123,21 @@ func (s *server) limitBody(next http.Handler) http.Handler {
 				s.writeError(w, r, http.StatusBadRequest, apperr.BadUserInput, "the request body could not be read")
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(b))
+			r.Body = &bodyReader{Reader: bytes.NewReader(b), bytes: b}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// bodyReader is a request body read in full by limitBody; later middleware
+// can look at its bytes without reading it again.
+type bodyReader struct {
+	*bytes.Reader
+	bytes []byte
+}
+
+// Close does nothing: the bytes are in memory.
+func (*bodyReader) Close() error { return nil }
 
 // authenticate verifies the bearer token, if any. No token: the request
 // goes on anonymous. A bad token: 401 with a GraphQL-shaped body. A good
@@ -143,13 +155,23 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			p, err = s.deps.Verifier.Verify(token)
 		}
 		if err != nil {
+			// Bad tokens count against the client address, so that guessing
+			// or replaying them is as limited as anything else.
+			if s.deps.RateLimiter != nil {
+				if ok, wait := s.deps.RateLimiter.Allow("ip:" + audit.RequestInfoFrom(r.Context()).IPAddress); !ok {
+					s.tooMany(w, r, wait)
+					return
+				}
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			s.writeError(w, r, http.StatusUnauthorized, apperr.Unauthenticated, err.Error())
 			return
 		}
 		if err := s.deps.Users.EnsureUser(r.Context(), p); err != nil {
-			s.log.ErrorContext(r.Context(), "cannot save the user of a token", "error", err.Error())
-			s.writeError(w, r, http.StatusServiceUnavailable, apperr.Internal, "the service cannot reach its database; try again shortly")
+			reqID := audit.RequestInfoFrom(r.Context()).RequestID
+			s.log.ErrorContext(r.Context(), "cannot save the user of a token", "request_id", reqID, "error", err.Error())
+			s.writeError(w, r, http.StatusServiceUnavailable, apperr.Internal,
+				"the service cannot reach its database; try again shortly and quote request id "+reqID+" if it persists")
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))

@@ -184,22 +184,36 @@ func (s *Service) InviteLinks(ctx context.Context, p *auth.Principal, workspaceI
 }
 
 // AcceptInvite makes the viewer a member through an invite token. Unknown,
-// deleted, expired and used tokens are all NOT_FOUND. An email invite only
-// admits the invited address. Accepting while already a member changes
-// nothing and writes nothing.
+// deleted, expired and used tokens are all NOT_FOUND, and each such failure
+// counts against the user and their client address: past the limit, attempts
+// are RATE_LIMITED, so tokens cannot be guessed. An email invite only admits
+// the invited address. Accepting while already a member changes nothing and
+// writes nothing.
 func (s *Service) AcceptInvite(ctx context.Context, p *auth.Principal, token string) (Membership, error) {
 	actor, err := user(p)
 	if err != nil {
 		return Membership{}, err
 	}
+	keys := s.throttleKeys(ctx, actor)
+	if err := s.checkThrottle(keys); err != nil {
+		return Membership{}, err
+	}
+	m, err := s.acceptInvite(ctx, actor, token)
+	if errors.Is(err, apperr.ErrNotFound) {
+		s.chargeThrottle(keys)
+	}
+	return m, err
+}
+
+func (s *Service) acceptInvite(ctx context.Context, actor auth.Principal, token string) (Membership, error) {
+	var m Membership
 	gone := apperr.New(apperr.NotFound, "this invite does not exist, was deleted, has expired or was already used")
 	token = strings.TrimSpace(token)
 	if len(token) > maxTokenInput || !strings.HasPrefix(token, tokenPrefix) {
 		return Membership{}, gone
 	}
-	var m Membership
 	hash := HashInviteToken(token)
-	err = s.store.InTx(ctx, func(tx Store) error {
+	err := s.store.InTx(ctx, func(tx Store) error {
 		inv, err := tx.FindInviteByTokenHash(ctx, hash)
 		if err != nil {
 			return notFound(err, gone.Message)

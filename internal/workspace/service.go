@@ -18,9 +18,10 @@ import (
 // that transaction, after the workspace row is locked, so a decision cannot be
 // overtaken by a concurrent change.
 type Service struct {
-	store     Store
-	now       func() time.Time
-	publicURL string
+	store          Store
+	now            func() time.Time
+	publicURL      string
+	inviteThrottle Throttle
 }
 
 // NewService returns a Service. publicURL is the base of the invite URLs it

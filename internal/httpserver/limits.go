@@ -1,0 +1,148 @@
+package httpserver
+
+import (
+	"encoding/json"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/auditlogd/auditlogd/internal/apperr"
+	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/auth"
+)
+
+// RateLimiter is a set of token buckets by key; ratelimit.Limiter implements
+// it.
+type RateLimiter interface {
+	Allow(key string) (bool, time.Duration)
+}
+
+// rateKey is whom a request counts against: its user, or its client address
+// when it is anonymous.
+func rateKey(r *http.Request) string {
+	if p, ok := auth.PrincipalFrom(r.Context()); ok {
+		return "user:" + p.Subject
+	}
+	return "ip:" + audit.RequestInfoFrom(r.Context()).IPAddress
+}
+
+// rateLimit answers 429 with Retry-After once a user (or anonymous address)
+// exceeds its rate.
+func (s *server) rateLimit(next http.Handler) http.Handler {
+	if s.deps.RateLimiter == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ok, wait := s.deps.RateLimiter.Allow(rateKey(r)); !ok {
+			s.tooMany(w, r, wait)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	w.Header().Set("Retry-After", retryAfter(wait))
+	s.writeError(w, r, http.StatusTooManyRequests, apperr.RateLimited,
+		"too many requests; try again in "+retryAfter(wait)+" s")
+}
+
+func retryAfter(d time.Duration) string {
+	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
+}
+
+// graphQLStatus turns a GraphQL answer that holds a RATE_LIMITED error into
+// HTTP 429 with Retry-After, as the contract asks.
+func (s *server) graphQLStatus(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, hint := apperr.WithHint(r.Context())
+		next.ServeHTTP(&hintWriter{ResponseWriter: w, hint: hint}, r.WithContext(ctx))
+	})
+}
+
+// hintWriter rewrites the status of a response whose hint says it was rate
+// limited; the body (with the RATE_LIMITED error) is written as it is.
+type hintWriter struct {
+	http.ResponseWriter
+	hint    *apperr.Hint
+	written bool
+}
+
+func (h *hintWriter) WriteHeader(code int) {
+	if h.written {
+		return
+	}
+	h.written = true
+	if limited, wait := h.hint.RateLimited(); limited && code < 400 {
+		h.Header().Set("Retry-After", retryAfter(wait))
+		code = http.StatusTooManyRequests
+	}
+	h.ResponseWriter.WriteHeader(code)
+}
+
+func (h *hintWriter) Write(b []byte) (int, error) {
+	if !h.written {
+		h.WriteHeader(http.StatusOK)
+	}
+	return h.ResponseWriter.Write(b)
+}
+
+func (h *hintWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+// graphQLRequest is the shape of a POST body.
+type graphQLRequest struct {
+	Query         string         `json:"query"`
+	OperationName string         `json:"operationName"`
+	Variables     map[string]any `json:"variables"`
+	Extensions    map[string]any `json:"extensions"`
+}
+
+// requireJSON admits only what the API speaks: GET with a query string, or
+// POST of one JSON object with Content-Type application/json. Form posts
+// and text/plain bodies are refused (a cross-site form can send those without
+// a CORS preflight), and so are JSON arrays of operations (batches would
+// multiply one request's cost past every per-request limit).
+func (s *server) requireJSON(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			next.ServeHTTP(w, r)
+			return
+		case http.MethodPost:
+		default:
+			w.Header().Set("Allow", "GET, POST")
+			s.writeError(w, r, http.StatusMethodNotAllowed, apperr.BadUserInput, "use POST (or GET for queries)")
+			return
+		}
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "application/json" {
+			s.writeError(w, r, http.StatusUnsupportedMediaType, apperr.BadUserInput, "send the request as Content-Type: application/json")
+			return
+		}
+		body, _ := r.Body.(*bodyReader)
+		var raw []byte
+		if body != nil {
+			raw = body.bytes
+		}
+		trimmed := trimSpace(raw)
+		if len(trimmed) > 0 && trimmed[0] == '[' {
+			s.writeError(w, r, http.StatusBadRequest, apperr.BadUserInput, "batched requests (a JSON array) are not supported; send one operation per request")
+			return
+		}
+		var req graphQLRequest
+		if err := json.Unmarshal(raw, &req); err != nil {
+			s.writeError(w, r, http.StatusBadRequest, apperr.BadUserInput, "the body must be a JSON object with query, variables and operationName")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
+		b = b[1:]
+	}
+	return b
+}
