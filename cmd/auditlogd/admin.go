@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/app"
 	"github.com/auditlogd/auditlogd/internal/auth"
 	"github.com/auditlogd/auditlogd/internal/config"
+	"github.com/auditlogd/auditlogd/internal/seed"
 	"github.com/auditlogd/auditlogd/internal/store"
 )
 
@@ -102,4 +104,41 @@ func prune(ctx context.Context, args []string, e env, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "{\"events_deleted\":%d,\"exports_deleted\":%d,\"workspaces\":%d,\"duration_ms\":%d}\n",
 		res.Events, res.Exports, res.Workspaces, res.Took.Milliseconds())
 	return nil
+}
+
+// seedCmd fills the configured database with a realistic audit log for
+// benchmarks and prints one JSON line describing it.
+func seedCmd(ctx context.Context, args []string, e env, stdout, stderr io.Writer) error {
+	fs := newFlagSet("seed", stderr)
+	var o seed.Options
+	fs.IntVar(&o.Workspaces, "workspaces", 10, "number of BUSINESS workspaces")
+	fs.IntVar(&o.Events, "events", 100_000, "number of events in total (the first workspace holds half)")
+	fs.StringVar(&o.AdminSub, "admin-sub", "", "id of a user made ADMIN of every seeded workspace (required)")
+	fs.StringVar(&o.AdminEmail, "admin-email", "", "that user's email (required)")
+	fs.IntVar(&o.Workers, "workers", 4, "parallel insert workers")
+	fs.IntVar(&o.Batch, "batch", 2000, "events per insert statement")
+	fs.Uint64Var(&o.Seed, "seed", 1, "random seed, for reproducible data")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(e)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	a, err := app.New(ctx, cfg, log, app.Options{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	o.Window, o.Now = cfg.Retention, a.Now()
+	start := time.Now()
+	res, err := seed.Run(ctx, a.DB.Bulk(), o)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	took := time.Since(start)
+	log.Info("seeded", "workspaces", len(res.Workspaces), "events", res.Events, "largest", res.Largest,
+		"seconds", took.Seconds(), "events_per_second", int(float64(res.Events)/took.Seconds()))
+	return json.NewEncoder(stdout).Encode(res)
 }

@@ -4,6 +4,7 @@
 //	auditlogd migrate                           apply pending migrations and exit
 //	auditlogd token --sub ID --email ADDR ...   print a JWT signed with AUDITLOG_JWT_SECRET
 //	auditlogd prune                             apply the retention policy once and exit
+//	auditlogd seed --workspaces N --events M    fill the database for benchmarks
 //
 // Configuration is by AUDITLOG_* environment variables; see README.md.
 package main
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return token(args, e, stdout, stderr)
 	case "prune":
 		return prune(ctx, args, e, stdout, stderr)
+	case "seed":
+		return seedCmd(ctx, args, e, stdout, stderr)
 	case "help":
 		usage(stdout)
 		return nil
@@ -81,6 +84,8 @@ commands:
   token     print a JWT signed with AUDITLOG_JWT_SECRET
             --sub ID --email ADDR [--name N] [--scope S] [--ttl 1h]
   prune     apply the retention policy (AUDITLOG_RETENTION) once and exit
+  seed      fill the database with a realistic audit log for benchmarks
+            --workspaces N --events M --admin-sub SUB --admin-email EMAIL [--workers 4] [--seed 1]
 
 Configuration is read from AUDITLOG_* environment variables (see README.md).
 `)

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// readResult is one read measured through the API and as plain SQL.
+type readResult struct {
+	Name    string  `json:"name"`
+	Samples int     `json:"samples"`
+	Rows    int     `json:"rows"`
+	P50     float64 `json:"p50Ms"`
+	P95     float64 `json:"p95Ms"`
+	P99     float64 `json:"p99Ms"`
+	SQLP50  float64 `json:"sqlP50Ms"`
+	SQLP95  float64 `json:"sqlP95Ms"`
+	SQLP99  float64 `json:"sqlP99Ms"`
+	Ratio   float64 `json:"apiOverSqlP50"`
+	Note    string  `json:"note,omitempty"`
+}
+
+const pageFields = `edges { cursor node { id action occurredAt actor { id email type } target { type id label }
+  previousRole role ipAddress userAgent requestId } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor }`
+
+// eventCols is what the SQL side reads: the same columns the API returns.
+const eventCols = `id, workspace_id, occurred_at, action, actor_id, actor_email, actor_type, target_type, target_id,
+  target_label, previous_role, role, ip_address, user_agent, request_id`
+
+// readCase is one read: a GraphQL query with its variables, and the SQL a
+// hand-written client of the database would run for the same page.
+type readCase struct {
+	name  string
+	query string
+	vars  map[string]any
+	sql   string
+	args  []any
+	iters int
+	note  string
+}
+
+type page struct {
+	AuditLog struct {
+		Edges []struct {
+			Cursor string
+			Node   struct {
+				ID         string
+				OccurredAt time.Time
+				Actor      struct{ ID string }
+				Target     *struct{ ID string }
+			}
+		}
+		PageInfo struct {
+			EndCursor   string
+			StartCursor string
+			HasNextPage bool
+		}
+		TotalCount int
+	}
+}
+
+func pageQuery(args string) string {
+	return `query($w: ID!, $after: String, $before: String, $filter: AuditLogFilter) { auditLog(workspaceId: $w, ` + args +
+		`, filter: $filter) { ` + pageFields + ` } }`
+}
+
+// keysetSQL is the SQL of one page: the workspace's window, an optional
+// extra condition, an optional keyset bound, newest first.
+func keysetSQL(extra string, desc bool) string {
+	order, op := "DESC", "<"
+	if !desc {
+		order, op = "ASC", ">"
+	}
+	q := `SELECT ` + eventCols + ` FROM audit_events WHERE workspace_id = ? AND occurred_at >= ?` + extra
+	return q + ` AND (occurred_at ` + op + ` ? OR (occurred_at = ? AND id ` + op + ` ?)) ORDER BY occurred_at ` + order + `, id ` + order + ` LIMIT 51`
+}
+
+// reads runs every read benchmark of the suite.
+func (b *bench) reads(ctx context.Context, rep *report) error {
+	ws := b.o.Workspace
+	since := time.Now().Add(-90 * 24 * time.Hour).UnixMilli()
+	far := time.Now().Add(time.Hour)
+	farMs, farID := far.UnixMilli(), "ZZZZZZZZZZZZZZZZZZZZZZZZZZ"
+	first := pageQuery("first: 50, after: $after")
+
+	// Walk 999 pages by cursor to reach page 1,000, and sample an actor and a
+	// target from the way.
+	var p page
+	var cursor *string
+	var deep struct {
+		cursor string
+		at     time.Time
+		id     string
+	}
+	var actor, target string
+	for i := 0; i < 999; i++ {
+		if err := b.gql(ctx, b.token, first, map[string]any{"w": ws, "after": cursor}, &p); err != nil {
+			return err
+		}
+		edges := p.AuditLog.Edges
+		if len(edges) == 0 {
+			return fmt.Errorf("the workspace has fewer than %d events", i*50)
+		}
+		last := edges[len(edges)-1]
+		c := last.Cursor
+		cursor = &c
+		deep.cursor, deep.at, deep.id = c, last.Node.OccurredAt, last.Node.ID
+		if i == 10 {
+			actor = edges[0].Node.Actor.ID
+			if edges[0].Node.Target != nil {
+				target = edges[0].Node.Target.ID
+			}
+		}
+	}
+	day := time.Now().Add(-10 * 24 * time.Hour).Truncate(24 * time.Hour)
+	cases := []readCase{
+		{name: "first page (50)", query: first, vars: map[string]any{"w": ws},
+			sql: keysetSQL("", true), args: []any{ws, since, farMs, farMs, farID}},
+		{name: "page 1,000 by cursor", query: first, vars: map[string]any{"w": ws, "after": deep.cursor},
+			sql: keysetSQL("", true), args: []any{ws, since, deep.at.UnixMilli(), deep.at.UnixMilli(), deep.id}},
+		{name: "filter: common action (MEMBER_ADDED)", query: first, vars: map[string]any{"w": ws, "filter": map[string]any{"actions": []string{"MEMBER_ADDED"}}},
+			sql: keysetSQL(" AND action = ?", true), args: []any{ws, since, "MEMBER_ADDED", farMs, farMs, farID}},
+		{name: "filter: rare action (AUDIT_LOG_EXPORTED, 0.1%)", query: first, vars: map[string]any{"w": ws, "filter": map[string]any{"actions": []string{"AUDIT_LOG_EXPORTED"}}},
+			sql: keysetSQL(" AND action = ?", true), args: []any{ws, since, "AUDIT_LOG_EXPORTED", farMs, farMs, farID}},
+		{name: "filter: actor", query: first, vars: map[string]any{"w": ws, "filter": map[string]any{"actorId": actor}},
+			sql: keysetSQL(" AND actor_id = ?", true), args: []any{ws, since, actor, farMs, farMs, farID}},
+		{name: "filter: target", query: first, vars: map[string]any{"w": ws, "filter": map[string]any{"targetId": target}},
+			sql: keysetSQL(" AND target_id = ?", true), args: []any{ws, since, target, farMs, farMs, farID}},
+		{name: "filter: one day", query: first, vars: map[string]any{"w": ws, "filter": map[string]any{"since": day.Format(time.RFC3339), "until": day.Add(24 * time.Hour).Format(time.RFC3339)}},
+			sql: keysetSQL(" AND occurred_at < ?", true), args: []any{ws, day.UnixMilli(), day.Add(24 * time.Hour).UnixMilli(), farMs, farMs, farID}},
+		{name: "backward page (last 50 before page 1,000)", query: pageQuery("last: 50, before: $before"), vars: map[string]any{"w": ws, "before": deep.cursor},
+			sql: keysetSQL("", false), args: []any{ws, since, deep.at.UnixMilli(), deep.at.UnixMilli(), deep.id}},
+		{name: "totalCount, unfiltered", query: `query($w: ID!) { auditLog(workspaceId: $w, first: 1) { totalCount } }`, vars: map[string]any{"w": ws},
+			sql: `SELECT COUNT(*) FROM audit_events WHERE workspace_id = ? AND occurred_at >= ?`, args: []any{ws, since}, iters: 5,
+			note: "SQL side: a plain COUNT(*), 5 samples"},
+		{name: "totalCount, one action", query: `query($w: ID!) { auditLog(workspaceId: $w, first: 1, filter: {actions: [MEMBER_ADDED]}) { totalCount } }`, vars: map[string]any{"w": ws},
+			sql: `SELECT COUNT(*) FROM audit_events WHERE workspace_id = ? AND occurred_at >= ? AND action = 'MEMBER_ADDED'`, args: []any{ws, since}, iters: 5,
+			note: "SQL side: a plain COUNT(*), 5 samples"},
+	}
+	for _, c := range cases {
+		r, err := b.measureRead(ctx, c)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		rep.Reads = append(rep.Reads, r)
+	}
+	return nil
+}
+
+// measureRead samples the API and the SQL of one case, interleaved so that
+// both see the same machine state.
+func (b *bench) measureRead(ctx context.Context, c readCase) (readResult, error) {
+	n := b.o.Iterations
+	sqlN := n
+	if c.iters > 0 {
+		sqlN = c.iters
+	}
+	var api, raw durations
+	var p page
+	for i := 0; i < 10; i++ { // warm up
+		if err := b.gql(ctx, b.token, c.query, c.vars, &p); err != nil {
+			return readResult{}, err
+		}
+	}
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		if err := b.gql(ctx, b.token, c.query, c.vars, &p); err != nil {
+			return readResult{}, err
+		}
+		api = append(api, time.Since(start))
+		if i < sqlN {
+			d, err := b.timeSQL(ctx, c.sql, c.args)
+			if err != nil {
+				return readResult{}, err
+			}
+			raw = append(raw, d)
+		}
+	}
+	r := readResult{Name: c.name, Samples: n, Rows: len(p.AuditLog.Edges), P50: api.pct(.5), P95: api.pct(.95), P99: api.pct(.99),
+		SQLP50: raw.pct(.5), SQLP95: raw.pct(.95), SQLP99: raw.pct(.99), Note: c.note}
+	if r.SQLP50 > 0 {
+		r.Ratio = r.P50 / r.SQLP50
+	}
+	return r, nil
+}
+
+// timeSQL runs a query through database/sql and reads every column of every
+// row, as the API has to.
+func (b *bench) timeSQL(ctx context.Context, q string, args []any) (time.Duration, error) {
+	start := time.Now()
+	rows, err := b.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	vals := make([]sql.RawBytes, len(cols))
+	dest := make([]any, len(cols))
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), rows.Err()
+}

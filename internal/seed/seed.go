@@ -1,0 +1,346 @@
+// Package seed fills a database with a realistic audit log for benchmarks
+// and demos at scale: BUSINESS workspaces whose sizes are skewed like real
+// life (the first holds half of all events), members and invites that the
+// events refer to, and events spread over the retention window with a
+// realistic mix of actions, actors and targets.
+package seed
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/workspace"
+)
+
+// Store is what the seeder writes through; store.Bulk implements it.
+type Store interface {
+	InsertUsers(ctx context.Context, users []workspace.User) error
+	InsertWorkspaces(ctx context.Context, ws []workspace.Workspace) error
+	InsertMemberships(ctx context.Context, ms []workspace.Membership) error
+	InsertInvites(ctx context.Context, invs []workspace.Invite) error
+	InsertEvents(ctx context.Context, events []audit.Event) error
+}
+
+// Options describe what to seed.
+type Options struct {
+	Workspaces int
+	Events     int
+	AdminSub   string
+	AdminEmail string
+	// Window is how far back events go (the retention window).
+	Window time.Duration
+	Now    time.Time
+	// Workers insert in parallel (default 4); Batch is events per insert
+	// (default 1000).
+	Workers int
+	Batch   int
+	// Seed makes runs reproducible.
+	Seed uint64
+}
+
+// Result is what Run made; it is printed as one JSON line.
+type Result struct {
+	Workspaces []string `json:"workspaces"`
+	Largest    string   `json:"largest"`
+	Events     int      `json:"events"`
+}
+
+// ActionMix is the share of each action among seeded events. AUDIT_LOG_EXPORTED
+// is the rare one (0.1%), for benchmarks of a selective filter.
+var ActionMix = []struct {
+	Action audit.Action
+	Share  float64
+}{
+	{audit.MemberAdded, 0.24},
+	{audit.EmailInviteCreated, 0.20},
+	{audit.EmailInviteAccepted, 0.12},
+	{audit.PublicInviteLinkAccepted, 0.10},
+	{audit.MemberRoleUpdated, 0.10},
+	{audit.MemberRemoved, 0.08},
+	{audit.PublicInviteLinkCreated, 0.06},
+	{audit.EmailInviteDeleted, 0.059},
+	{audit.PublicInviteLinkDeleted, 0.04},
+	{audit.AuditLogExported, 0.001},
+}
+
+// plan is one workspace's share of the seed.
+type plan struct {
+	ws      workspace.Workspace
+	events  int
+	members []workspace.User
+	admins  []workspace.User
+	invites map[workspace.InviteKind][]workspace.Invite
+}
+
+// Run seeds the store and reports what it made.
+func Run(ctx context.Context, st Store, o Options) (Result, error) {
+	if o.Workspaces < 1 || o.Events < 0 || o.AdminSub == "" || o.AdminEmail == "" {
+		return Result{}, fmt.Errorf("seed needs --workspaces ≥ 1, --events ≥ 0, --admin-sub and --admin-email")
+	}
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.Batch <= 0 {
+		o.Batch = 1000
+	}
+	if o.Window <= 0 {
+		o.Window = 90 * 24 * time.Hour
+	}
+	rng := rand.New(rand.NewPCG(o.Seed, 0x5eed))
+	plans, admin := makePlans(o, rng)
+	if err := writeEntities(ctx, st, plans, admin); err != nil {
+		return Result{}, err
+	}
+	if err := writeEvents(ctx, st, plans, o); err != nil {
+		return Result{}, err
+	}
+	res := Result{Events: o.Events, Largest: plans[0].ws.ID}
+	for _, p := range plans {
+		res.Workspaces = append(res.Workspaces, p.ws.ID)
+	}
+	return res, nil
+}
+
+// shares splits total over n workspaces: the first gets half, the others a
+// Zipf-like decreasing share of the rest (a few big customers, a long tail).
+func shares(total, n int) []int {
+	out := make([]int, n)
+	if n == 1 {
+		out[0] = total
+		return out
+	}
+	out[0] = total / 2
+	rest := total - out[0]
+	weights := make([]float64, n-1)
+	var sum float64
+	for i := range weights {
+		weights[i] = 1 / math.Pow(float64(i+1), 0.9)
+		sum += weights[i]
+	}
+	given := 0
+	for i := range weights {
+		out[i+1] = int(float64(rest) * weights[i] / sum)
+		given += out[i+1]
+	}
+	out[1] += rest - given
+	return out
+}
+
+func makePlans(o Options, rng *rand.Rand) ([]*plan, workspace.User) {
+	start := o.Now.Add(-o.Window)
+	admin := workspace.User{ID: o.AdminSub, Email: o.AdminEmail, CreatedAt: start, UpdatedAt: start}
+	counts := shares(o.Events, o.Workspaces)
+	plans := make([]*plan, o.Workspaces)
+	for i := range plans {
+		created := start.Add(-time.Duration(rng.IntN(365*24)) * time.Hour)
+		ws := workspace.Workspace{ID: audit.NewID(created), Name: fmt.Sprintf("Seeded workspace %d", i+1),
+			Plan: workspace.PlanBusiness, CreatedAt: created, UpdatedAt: created}
+		// Bigger logs come from bigger teams.
+		size := min(5000, max(8, int(math.Sqrt(float64(counts[i]))*2)))
+		p := &plan{ws: ws, events: counts[i], invites: map[workspace.InviteKind][]workspace.Invite{}}
+		for j := 0; j < size; j++ {
+			u := workspace.User{ID: fmt.Sprintf("seed-%d-%d", i+1, j+1), Email: fmt.Sprintf("user%d.w%d@seed.example.com", j+1, i+1), CreatedAt: created, UpdatedAt: created}
+			p.members = append(p.members, u)
+			if j < max(2, size/50) {
+				p.admins = append(p.admins, u)
+			}
+		}
+		for j := 0; j < max(4, size/4); j++ {
+			kind, email := workspace.InvitePublic, (*string)(nil)
+			if j%3 != 0 {
+				e := fmt.Sprintf("invitee%d.w%d@seed.example.com", j+1, i+1)
+				kind, email = workspace.InviteEmail, &e
+			}
+			_, hash := workspace.NewInviteToken()
+			at := start.Add(time.Duration(rng.Int64N(int64(o.Window))))
+			p.invites[kind] = append(p.invites[kind], workspace.Invite{ID: audit.NewID(at), WorkspaceID: ws.ID, Kind: kind, Email: email,
+				Role: workspace.RoleMember, TokenHash: hash, CreatedBy: p.admins[0].ID, CreatedAt: at})
+		}
+		plans[i] = p
+	}
+	return plans, admin
+}
+
+func writeEntities(ctx context.Context, st Store, plans []*plan, admin workspace.User) error {
+	users := []workspace.User{admin}
+	var wss []workspace.Workspace
+	var ms []workspace.Membership
+	var invs []workspace.Invite
+	for _, p := range plans {
+		wss = append(wss, p.ws)
+		users = append(users, p.members...)
+		ms = append(ms, workspace.Membership{WorkspaceID: p.ws.ID, UserID: admin.ID, Role: workspace.RoleAdmin, JoinedAt: p.ws.CreatedAt})
+		for k, u := range p.members {
+			role := workspace.RoleMember
+			if k < len(p.admins) {
+				role = workspace.RoleAdmin
+			}
+			ms = append(ms, workspace.Membership{WorkspaceID: p.ws.ID, UserID: u.ID, Role: role, JoinedAt: p.ws.CreatedAt})
+		}
+		invs = append(invs, p.invites[workspace.InvitePublic]...)
+		invs = append(invs, p.invites[workspace.InviteEmail]...)
+	}
+	for _, step := range []func() error{
+		func() error { return st.InsertUsers(ctx, users) },
+		func() error { return st.InsertWorkspaces(ctx, wss) },
+		func() error { return st.InsertMemberships(ctx, ms) },
+		func() error { return st.InsertInvites(ctx, invs) },
+	} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chunk is a slice of one workspace's events over a time range: the unit of
+// work of the insert workers.
+type chunk struct {
+	plan     *plan
+	from, to time.Time
+	n        int
+	seed     uint64
+}
+
+func writeEvents(ctx context.Context, st Store, plans []*plan, o Options) error {
+	start := o.Now.Add(-o.Window).Add(time.Hour)
+	end := o.Now.Add(-time.Minute)
+	var chunks []chunk
+	for i, p := range plans {
+		k := max(1, p.events/(o.Batch*10))
+		span := end.Sub(start) / time.Duration(k)
+		for j := 0; j < k; j++ {
+			n := p.events / k
+			if j == k-1 {
+				n = p.events - n*(k-1)
+			}
+			chunks = append(chunks, chunk{plan: p, from: start.Add(span * time.Duration(j)), to: start.Add(span * time.Duration(j+1)), n: n,
+				seed: o.Seed ^ uint64(i)<<32 ^ uint64(j)})
+		}
+	}
+	work := make(chan chunk)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(work)
+		for _, c := range chunks {
+			select {
+			case work <- c:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	for w := 0; w < o.Workers; w++ {
+		g.Go(func() error {
+			buf := make([]audit.Event, 0, o.Batch)
+			for c := range work {
+				if err := writeChunk(gctx, st, c, o.Batch, buf); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+var (
+	userAgents = []string{
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+		"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+		"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+		"acme-sync/2.3 (+https://partner.example.com)",
+	}
+	cumulative = func() []float64 {
+		out := make([]float64, len(ActionMix))
+		var sum float64
+		for i, a := range ActionMix {
+			sum += a.Share
+			out[i] = sum
+		}
+		return out
+	}()
+)
+
+func pickAction(rng *rand.Rand) audit.Action {
+	x := rng.Float64() * cumulative[len(cumulative)-1]
+	i, _ := slices.BinarySearch(cumulative, x)
+	return ActionMix[min(i, len(ActionMix)-1)].Action
+}
+
+// writeChunk generates a chunk's events in time order and inserts them in
+// batches.
+func writeChunk(ctx context.Context, st Store, c chunk, batch int, buf []audit.Event) error {
+	rng := rand.New(rand.NewPCG(c.seed, 0xe7e7))
+	span := c.to.Sub(c.from)
+	times := make([]int64, c.n)
+	for i := range times {
+		times[i] = c.from.Add(time.Duration(rng.Int64N(int64(span)))).UnixMilli()
+	}
+	slices.Sort(times)
+	buf = buf[:0]
+	for _, ms := range times {
+		buf = append(buf, makeEvent(rng, c.plan, time.UnixMilli(ms).UTC()))
+		if len(buf) == batch {
+			if err := st.InsertEvents(ctx, buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+	}
+	if len(buf) > 0 {
+		return st.InsertEvents(ctx, buf)
+	}
+	return nil
+}
+
+func makeEvent(rng *rand.Rand, p *plan, at time.Time) audit.Event {
+	action := pickAction(rng)
+	actor := p.admins[rng.IntN(len(p.admins))]
+	member := p.members[rng.IntN(len(p.members))]
+	kind := workspace.InviteEmail
+	switch action {
+	case audit.PublicInviteLinkCreated, audit.PublicInviteLinkDeleted, audit.PublicInviteLinkAccepted:
+		kind = workspace.InvitePublic
+	}
+	inv := p.invites[kind][rng.IntN(len(p.invites[kind]))]
+	ip := "198.51.100." + strconv.Itoa(1+rng.IntN(254))
+	ua := userAgents[rng.IntN(len(userAgents))]
+	e := audit.Event{ID: audit.NewID(at), WorkspaceID: p.ws.ID, Action: action, OccurredAt: at,
+		Actor: audit.Actor{ID: actor.ID, Email: &actor.Email, Type: audit.ActorUser}, IPAddress: &ip, UserAgent: &ua}
+	rid := audit.NewID(at)
+	e.RequestID = &rid
+	member2 := member
+	role, prev := workspace.RoleMember, workspace.RoleAdmin
+	if rng.IntN(4) == 0 {
+		role, prev = workspace.RoleAdmin, workspace.RoleMember
+	}
+	switch action {
+	case audit.MemberAdded:
+		e.Target, e.Role = &audit.Target{Type: audit.TargetUser, ID: member2.ID, Label: &member2.Email}, &role
+	case audit.MemberRemoved:
+		e.Target, e.PreviousRole = &audit.Target{Type: audit.TargetUser, ID: member2.ID, Label: &member2.Email}, &role
+	case audit.MemberRoleUpdated:
+		e.Target, e.PreviousRole, e.Role = &audit.Target{Type: audit.TargetUser, ID: member2.ID, Label: &member2.Email}, &prev, &role
+	case audit.PublicInviteLinkAccepted, audit.EmailInviteAccepted:
+		e.Actor = audit.Actor{ID: member2.ID, Email: &member2.Email, Type: audit.ActorUser}
+		e.Target, e.Role = &audit.Target{Type: audit.TargetInviteLink, ID: inv.ID, Label: inv.Email}, &role
+	case audit.PublicInviteLinkCreated, audit.EmailInviteCreated:
+		e.Target, e.Role = &audit.Target{Type: audit.TargetInviteLink, ID: inv.ID, Label: inv.Email}, &role
+	case audit.AuditLogExported:
+		csv := "CSV"
+		e.Target = &audit.Target{Type: audit.TargetExport, ID: audit.NewID(at), Label: &csv}
+	default:
+		e.Target = &audit.Target{Type: audit.TargetInviteLink, ID: inv.ID, Label: inv.Email}
+	}
+	return e
+}
