@@ -1,7 +1,9 @@
 package audit
 
 import (
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
 )
@@ -43,7 +45,7 @@ func (f Filter) Validate() error {
 		{"filter.targetId", f.TargetID, maxIDLen},
 		{"filter.targetLabel", f.TargetLabel, maxLabelLen},
 	} {
-		if len(c.value) > c.max {
+		if utf8.RuneCountInString(c.value) > c.max {
 			return apperr.Invalid(c.field, "must be at most %d characters", c.max)
 		}
 	}
@@ -55,19 +57,20 @@ func (f Filter) Validate() error {
 
 // Window returns f restricted to the retention window that starts at
 // windowStart: an earlier or absent Since becomes windowStart (a clamp, not an
-// error), times are truncated to milliseconds as they are stored, and repeated
-// actions are dropped.
+// error), times are rounded up to the millisecond (events are stored with
+// millisecond precision, so this keeps "since inclusive, until exclusive"
+// exact for finer inputs), and repeated actions are dropped.
 func (f Filter) Window(windowStart time.Time) Filter {
 	out := f
-	start := windowStart.UTC().Truncate(time.Millisecond)
+	start := ceilMs(windowStart)
 	if f.Since == nil || f.Since.Before(start) {
 		out.Since = &start
 	} else {
-		s := f.Since.UTC().Truncate(time.Millisecond)
+		s := ceilMs(*f.Since)
 		out.Since = &s
 	}
 	if f.Until != nil {
-		u := f.Until.UTC().Truncate(time.Millisecond)
+		u := ceilMs(*f.Until)
 		out.Until = &u
 	}
 	if len(f.Actions) > 0 {
@@ -93,3 +96,17 @@ func (f Filter) Empty() bool {
 func (f Filter) OnlyActionsAndTime() bool {
 	return f.ActorID == "" && f.ActorEmail == "" && f.TargetID == "" && f.TargetLabel == ""
 }
+
+// ceilMs rounds t up to the next whole millisecond, in UTC.
+func ceilMs(t time.Time) time.Time {
+	t = t.UTC()
+	if c := t.Truncate(time.Millisecond); c.Before(t) {
+		return c.Add(time.Millisecond)
+	}
+	return t
+}
+
+// MatchKey is the form in which emails and labels are compared by the
+// actorEmail and targetLabel filters: lower-cased with Unicode rules, and
+// otherwise exact (accents and spaces count).
+func MatchKey(s string) string { return strings.ToLower(s) }

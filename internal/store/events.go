@@ -76,6 +76,15 @@ func str(p *string) any {
 	return *p
 }
 
+// key is the lower-cased form of an email or label that the email filters
+// compare; see audit.MatchKey.
+func key(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return audit.MatchKey(*p)
+}
+
 func role(p *audit.Role) any {
 	if p == nil {
 		return nil
@@ -91,20 +100,20 @@ func appendEvents(ctx context.Context, c conn, events []audit.Event) error {
 		return nil
 	}
 	var b strings.Builder
-	b.WriteString("INSERT INTO audit_events (" + eventColumns + ") VALUES ")
-	args := make([]any, 0, len(events)*15)
+	b.WriteString("INSERT INTO audit_events (" + eventColumns + ", actor_email_key, target_label_key) VALUES ")
+	args := make([]any, 0, len(events)*17)
 	for i, e := range events {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-		var tt, tid, tl any
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		var tt, tid, tl, tlKey any
 		if e.Target != nil {
-			tt, tid, tl = string(e.Target.Type), e.Target.ID, str(e.Target.Label)
+			tt, tid, tl, tlKey = string(e.Target.Type), e.Target.ID, str(e.Target.Label), key(e.Target.Label)
 		}
 		args = append(args, e.ID, e.WorkspaceID, e.OccurredAt.UnixMilli(), string(e.Action), e.Actor.ID,
 			str(e.Actor.Email), string(e.Actor.Type), tt, tid, tl, role(e.PreviousRole), role(e.Role),
-			str(e.IPAddress), str(e.UserAgent), str(e.RequestID))
+			str(e.IPAddress), str(e.UserAgent), str(e.RequestID), key(e.Actor.Email), tlKey)
 	}
 	return c.run(ctx, true, func(db *gorm.DB) error {
 		if err := db.Exec(b.String(), args...).Error; err != nil {
@@ -179,7 +188,8 @@ func baseWhere(workspaceID string, f audit.Filter) *where {
 		w.add("occurred_at < ?", f.Until.UnixMilli())
 	}
 	for _, c := range []struct{ col, v string }{
-		{"actor_id", f.ActorID}, {"actor_email", f.ActorEmail}, {"target_id", f.TargetID}, {"target_label", f.TargetLabel},
+		{"actor_id", f.ActorID}, {"actor_email_key", audit.MatchKey(f.ActorEmail)},
+		{"target_id", f.TargetID}, {"target_label_key", audit.MatchKey(f.TargetLabel)},
 	} {
 		if c.v != "" {
 			w.add(c.col+" = ?", c.v)

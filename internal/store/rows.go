@@ -3,6 +3,7 @@ package store
 import (
 	"time"
 
+	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
 
@@ -12,6 +13,7 @@ import (
 type userRow struct {
 	ID        string `gorm:"primaryKey"`
 	Email     string
+	EmailKey  string
 	Name      *string
 	CreatedAt int64 `gorm:"autoCreateTime:false"`
 	UpdatedAt int64 `gorm:"autoUpdateTime:false"`
@@ -24,7 +26,8 @@ func (r userRow) toDomain() workspace.User {
 }
 
 func userFromDomain(u workspace.User) userRow {
-	return userRow{ID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: u.CreatedAt.UnixMilli(), UpdatedAt: u.UpdatedAt.UnixMilli()}
+	return userRow{ID: u.ID, Email: u.Email, EmailKey: audit.MatchKey(u.Email), Name: u.Name,
+		CreatedAt: u.CreatedAt.UnixMilli(), UpdatedAt: u.UpdatedAt.UnixMilli()}
 }
 
 type workspaceRow struct {

@@ -39,7 +39,7 @@ func (s *Workspaces) GetUsers(ctx context.Context, ids []string) ([]workspace.Us
 func (s *Workspaces) FindUserByEmail(ctx context.Context, email string) (workspace.User, error) {
 	var r userRow
 	err := s.c.run(ctx, false, func(db *gorm.DB) error {
-		return db.Where("email = ?", email).Order("updated_at DESC").Take(&r).Error
+		return db.Where("email_key = ?", audit.MatchKey(email)).Order("updated_at DESC").Take(&r).Error
 	})
 	return r.toDomain(), err
 }
@@ -50,7 +50,7 @@ func (s *Workspaces) SaveUser(ctx context.Context, u workspace.User) error {
 	return s.c.run(ctx, true, func(db *gorm.DB) error {
 		return db.Clauses(clause.OnConflict{
 			Columns:   []clause.Column{{Name: "id"}},
-			DoUpdates: clause.AssignmentColumns([]string{"email", "name", "updated_at"}),
+			DoUpdates: clause.AssignmentColumns([]string{"email", "email_key", "name", "updated_at"}),
 		}).Create(&r).Error
 	})
 }

@@ -273,10 +273,12 @@ func (s *Service) admit(ctx context.Context, tx Store, actor auth.Principal, inv
 		return err
 	}
 	action := map[InviteKind]audit.Action{InvitePublic: audit.PublicInviteLinkAccepted, InviteEmail: audit.EmailInviteAccepted}[inv.Kind]
-	return tx.AppendEvents(ctx,
-		s.memberEvent(ctx, actor, action, inv.WorkspaceID, inviteRef(inv), nil, &inv.Role, now),
-		s.memberEvent(ctx, actor, audit.MemberAdded, inv.WorkspaceID, userRef(actor.Subject, actor.Email), nil, &inv.Role, now),
-	)
+	accepted := s.memberEvent(ctx, actor, action, inv.WorkspaceID, inviteRef(inv), nil, &inv.Role, now)
+	added := s.memberEvent(ctx, actor, audit.MemberAdded, inv.WorkspaceID, userRef(actor.Subject, actor.Email), nil, &inv.Role, now)
+	// The acceptance comes first, then the membership it made.
+	ids := audit.NewIDs(now, 2)
+	accepted.ID, added.ID = ids[0], ids[1]
+	return tx.AppendEvents(ctx, accepted, added)
 }
 
 func inviteRef(inv Invite) *audit.Target {

@@ -4,11 +4,14 @@
 CREATE TABLE users (
   id         VARCHAR(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
   email      VARCHAR(320) NOT NULL,
+  -- email lower-cased, compared as bytes: addMember must find exactly this
+  -- address, not one that differs by an accent (see audit_events).
+  email_key  VARBINARY(1280) NOT NULL,
   name       VARCHAR(200) NULL,
   created_at BIGINT NOT NULL,
   updated_at BIGINT NOT NULL,
   PRIMARY KEY (id),
-  KEY users_email (email, updated_at)
+  KEY users_email (email_key, updated_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE workspaces (
@@ -35,7 +38,8 @@ CREATE TABLE invite_links (
   id             CHAR(26) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   workspace_id   CHAR(26) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   kind           VARCHAR(16) CHARACTER SET ascii NOT NULL,
-  email          VARCHAR(320) NULL,
+  -- stored lower-cased; bytes, so that only the exact address matches
+  email          VARBINARY(1280) NULL,
   role           VARCHAR(16) CHARACTER SET ascii NOT NULL,
   token_hash     BINARY(32) NOT NULL,
   created_by     VARCHAR(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
@@ -55,8 +59,12 @@ CREATE TABLE invite_links (
 -- The log. The clustered primary key keeps each workspace's events together in
 -- (occurred_at, id) order, which is the order of every page; each secondary
 -- index serves one filter and ends with the same order, so a filtered page is a
--- short range scan too. No foreign keys: the log is append-only and must
--- outlive what it describes.
+-- short range scan too. The *_key columns hold the email and label
+-- lower-cased (by the service, with Unicode rules) as bytes: the email
+-- filters are exact but ignore case, the same on every database, where a _ci
+-- collation would also ignore accents, and any PAD SPACE collation (utf8mb4_bin
+-- included) trailing spaces. No
+-- foreign keys: the log is append-only and must outlive what it describes.
 CREATE TABLE audit_events (
   workspace_id  CHAR(26) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   occurred_at   BIGINT NOT NULL,
@@ -73,12 +81,14 @@ CREATE TABLE audit_events (
   ip_address    VARCHAR(45) CHARACTER SET ascii NULL,
   user_agent    VARCHAR(512) NULL,
   request_id    VARCHAR(64) CHARACTER SET ascii NULL,
+  actor_email_key  VARBINARY(1280) NULL,
+  target_label_key VARBINARY(1280) NULL,
   PRIMARY KEY (workspace_id, occurred_at, id),
   KEY audit_events_action (workspace_id, action, occurred_at, id),
   KEY audit_events_actor (workspace_id, actor_id, occurred_at, id),
-  KEY audit_events_actor_email (workspace_id, actor_email, occurred_at, id),
+  KEY audit_events_actor_email (workspace_id, actor_email_key, occurred_at, id),
   KEY audit_events_target (workspace_id, target_id, occurred_at, id),
-  KEY audit_events_target_label (workspace_id, target_label, occurred_at, id)
+  KEY audit_events_target_label (workspace_id, target_label_key, occurred_at, id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- Exact per-hour counts per action, maintained in the event's own

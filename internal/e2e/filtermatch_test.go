@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/testenv"
+)
+
+// TestEmailFiltersIgnoreCaseOnly shows that actorEmail and targetLabel match
+// exactly but for case, with Unicode case rules, on every database: an
+// accented address is a different address, and so is one with a trailing
+// space (a _ci collation on MySQL would treat both as equal).
+func TestEmailFiltersIgnoreCaseOnly(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		s := newServer(t, db, nil)
+		jose := s.signIn(t, "jose-plain", "jose@example.com")
+		joseAccent := s.signIn(t, "jose-accent", "josé@example.com")
+		ws := s.newWorkspace(t, jose, "BUSINESS")
+		s.addMember(t, jose, ws, joseAccent, "ADMIN")
+		s.ok(t, joseAccent.token, `mutation($w: ID!) { createInviteLink(input: {workspaceId: $w, kind: EMAIL, email: "ÉLODIE@example.com"}) { token } }`,
+			map[string]any{"w": ws})
+
+		count := func(filter map[string]any) int {
+			var out struct{ AuditLog struct{ TotalCount int } }
+			s.ok(t, jose.token, `query($w: ID!, $f: AuditLogFilter) { auditLog(workspaceId: $w, filter: $f) { totalCount } }`,
+				map[string]any{"w": ws, "f": filter}, &out)
+			if n := len(s.allEvents(t, jose.token, ws, filter)); n != out.AuditLog.TotalCount {
+				t.Errorf("filter %v: %d events listed but totalCount %d", filter, n, out.AuditLog.TotalCount)
+			}
+			return out.AuditLog.TotalCount
+		}
+		for _, tc := range []struct {
+			name   string
+			filter map[string]any
+			want   int
+		}{
+			{"plain-address-in-capitals", map[string]any{"actorEmail": "JOSE@EXAMPLE.COM"}, 2}, // created the workspace, added José
+			{"accented-address-is-another-address", map[string]any{"actorEmail": "josé@example.com"}, 1},
+			{"accented-address-in-capitals", map[string]any{"actorEmail": "JOSÉ@EXAMPLE.COM"}, 1},
+			{"trailing-space-matches-nothing", map[string]any{"actorEmail": "jose@example.com "}, 0},
+			{"label-in-other-case", map[string]any{"targetLabel": "élodie@EXAMPLE.com"}, 1},
+			{"label-without-accent-matches-nothing", map[string]any{"targetLabel": "elodie@example.com"}, 0},
+		} {
+			if got := count(tc.filter); got != tc.want {
+				t.Errorf("%s: %d events, want %d", tc.name, got, tc.want)
+			}
+		}
+	})
+}
+
+// signIn makes a user with the given email and signs them in once.
+func (s *server) signIn(t testing.TB, id, email string) user {
+	t.Helper()
+	u := user{id: id, email: email, token: s.sign(t, auth.Claims{Subject: id, Email: email})}
+	s.ok(t, u.token, `{ viewer { id } }`, nil)
+	return u
+}
+
+// TestAddMemberFindsExactlyThatAddress shows that addMember matches the
+// email but for case: an address that differs by an accent or a trailing
+// space is another person.
+func TestAddMemberFindsExactlyThatAddress(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		s := newServer(t, db, nil)
+		admin := s.newUser(t, "admin")
+		ws := s.newWorkspace(t, admin, "FREE")
+		accented := s.signIn(t, "zoe-accent", "zoë@example.com")
+		add := `mutation($w: ID!, $e: String!) { addMember(input: {workspaceId: $w, email: $e}) { user { id } } }`
+		s.fails(t, admin.token, add, map[string]any{"w": ws, "e": "zoe@example.com"}, "NOT_FOUND")
+		var out struct{ AddMember struct{ User struct{ ID string } } }
+		s.ok(t, admin.token, add, map[string]any{"w": ws, "e": "ZOË@EXAMPLE.COM"}, &out)
+		if out.AddMember.User.ID != accented.id {
+			t.Errorf("added %q, want %q", out.AddMember.User.ID, accented.id)
+		}
+	})
+}
