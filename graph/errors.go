@@ -13,6 +13,17 @@ import (
 	"github.com/auditlogd/auditlogd/internal/audit"
 )
 
+// defaultMessages stand in for domain errors raised without a message.
+var defaultMessages = map[apperr.Code]string{
+	apperr.Unauthenticated:      "sign in with a bearer token",
+	apperr.Forbidden:            "you may not do this",
+	apperr.BusinessPlanRequired: "this needs the Business plan",
+	apperr.NotFound:             "not found",
+	apperr.BadUserInput:         "invalid input",
+	apperr.Conflict:             "this conflicts with the current state",
+	apperr.RateLimited:          "too many requests; try again later",
+}
+
 // errPanic stands for a recovered panic; the stack is in the log.
 var errPanic = errors.New("panic in resolver")
 
@@ -24,7 +35,11 @@ func presenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		out := graphql.DefaultErrorPresenter(ctx, err)
 		if e, ok := apperr.As(err); ok {
-			pe := &gqlerror.Error{Message: e.Message, Path: out.Path, Locations: out.Locations,
+			msg := e.Message
+			if msg == "" {
+				msg = defaultMessages[e.Code]
+			}
+			pe := &gqlerror.Error{Message: msg, Path: out.Path, Locations: out.Locations,
 				Extensions: map[string]any{"code": string(e.Code)}}
 			if e.Field != "" {
 				pe.Extensions["field"] = e.Field
