@@ -99,6 +99,30 @@ func appendEvents(ctx context.Context, c conn, events []audit.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	return c.run(ctx, true, func(db *gorm.DB) error {
+		// MySQL gets its values interpolated into one statement per 1,000
+		// rows. SQLite binds at most 32,766 variables a statement, and the
+		// pure-Go driver matches each to its argument by a linear search, so
+		// its statements are kept to 50 rows.
+		perInsert := 1000
+		if c.db.dialect == SQLite {
+			perInsert = 50
+		}
+		for rest := events; len(rest) > 0; {
+			chunk := rest[:min(len(rest), perInsert)]
+			rest = rest[len(chunk):]
+			q, args := eventInsert(chunk)
+			if err := db.Exec(q, args...).Error; err != nil {
+				return err
+			}
+		}
+		q, args := counterUpsert(c.db.dialect, events)
+		return db.Exec(q, args...).Error
+	})
+}
+
+// eventInsert is one multi-row INSERT of events.
+func eventInsert(events []audit.Event) (string, []any) {
 	var b strings.Builder
 	b.WriteString("INSERT INTO audit_events (" + eventColumns + ", actor_email_key, target_label_key) VALUES ")
 	args := make([]any, 0, len(events)*17)
@@ -115,13 +139,7 @@ func appendEvents(ctx context.Context, c conn, events []audit.Event) error {
 			str(e.Actor.Email), string(e.Actor.Type), tt, tid, tl, role(e.PreviousRole), role(e.Role),
 			str(e.IPAddress), str(e.UserAgent), str(e.RequestID), key(e.Actor.Email), tlKey)
 	}
-	return c.run(ctx, true, func(db *gorm.DB) error {
-		if err := db.Exec(b.String(), args...).Error; err != nil {
-			return err
-		}
-		q, cargs := counterUpsert(c.db.dialect, events)
-		return db.Exec(q, cargs...).Error
-	})
+	return b.String(), args
 }
 
 // HourStart is the start of the counter bucket that holds t.

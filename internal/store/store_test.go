@@ -1,0 +1,131 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/auditlogd/auditlogd/internal/apperr"
+	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/testenv"
+	"github.com/auditlogd/auditlogd/internal/workspace"
+)
+
+func open(t *testing.T, db testenv.DB) *DB {
+	t.Helper()
+	s, err := Open(context.Background(), db.URL, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestDeadlockIsRetried makes two transactions lock two workspaces in
+// opposite orders: InnoDB kills one with a deadlock (1213), and InTx runs it
+// again, so that both succeed and exactly one attempt is repeated.
+func TestDeadlockIsRetried(t *testing.T) {
+	db := open(t, testenv.MySQL(t))
+	ws := db.Workspaces()
+	ctx := context.Background()
+	now := time.Now()
+	a := workspace.Workspace{ID: audit.NewID(now), Name: "A", Plan: workspace.PlanFree, CreatedAt: now, UpdatedAt: now}
+	b := workspace.Workspace{ID: audit.NewID(now), Name: "B", Plan: workspace.PlanFree, CreatedAt: now, UpdatedAt: now}
+	for _, w := range []workspace.Workspace{a, b} {
+		if err := ws.CreateWorkspace(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var attempts atomic.Int32
+	var both sync.WaitGroup
+	both.Add(2)
+	lockBoth := func(first, second string) error {
+		firstTry := true
+		return ws.InTx(ctx, func(tx workspace.Store) error {
+			attempts.Add(1)
+			if _, err := tx.LockWorkspace(ctx, first); err != nil {
+				return err
+			}
+			if firstTry {
+				firstTry = false
+				both.Done()
+				both.Wait() // each holds its first lock before taking the second
+			}
+			_, err := tx.LockWorkspace(ctx, second)
+			return err
+		})
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- lockBoth(a.ID, b.ID) }()
+	go func() { errs <- lockBoth(b.ID, a.ID) }()
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("transaction failed: %v", err)
+		}
+	}
+	if n := attempts.Load(); n != 3 {
+		t.Errorf("%d attempts, want 3 (two transactions, one retried after the deadlock)", n)
+	}
+}
+
+// TestRetryableErrors pins which errors retry a transaction.
+func TestRetryableErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"mysql-deadlock", &mysql.MySQLError{Number: 1213}, true},
+		{"mysql-record-changed", &mysql.MySQLError{Number: 1020}, true},
+		{"wrapped-deadlock", fmt.Errorf("exec: %w", &mysql.MySQLError{Number: 1213}), true},
+		{"mysql-duplicate-key", &mysql.MySQLError{Number: 1062}, false},
+		{"mysql-lock-wait-timeout", &mysql.MySQLError{Number: 1205}, false},
+		{"domain-error", apperr.ErrConflict, false},
+		{"other", errors.New("boom"), false},
+	} {
+		if got := retryable(tc.err); got != tc.want {
+			t.Errorf("%s: retryable = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestRetriesAreBounded shows that a transaction that keeps deadlocking
+// gives up after maxTxAttempts and returns the error.
+func TestRetriesAreBounded(t *testing.T) {
+	db := open(t, testenv.SQLite(t))
+	var attempts int
+	err := db.Workspaces().InTx(context.Background(), func(workspace.Store) error {
+		attempts++
+		return &mysql.MySQLError{Number: 1213, Message: "Deadlock found"}
+	})
+	if err == nil || attempts != maxTxAttempts {
+		t.Errorf("after %d attempts: %v; want %d attempts and an error", attempts, err, maxTxAttempts)
+	}
+}
+
+// TestTranslateKeepsSQLOutOfDomainErrors checks the store's error mapping.
+func TestTranslateKeepsSQLOutOfDomainErrors(t *testing.T) {
+	db := open(t, testenv.SQLite(t))
+	ws := db.Workspaces()
+	ctx := context.Background()
+	if _, err := ws.GetWorkspace(ctx, "01J00000000000000000000000"); !errors.Is(err, apperr.ErrNotFound) {
+		t.Errorf("missing workspace: %v, want NOT_FOUND", err)
+	}
+	now := time.Now()
+	w := workspace.Workspace{ID: audit.NewID(now), Name: "W", Plan: workspace.PlanFree, CreatedAt: now, UpdatedAt: now}
+	if err := ws.CreateWorkspace(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.CreateWorkspace(ctx, w); !errors.Is(err, apperr.ErrConflict) {
+		t.Errorf("duplicate workspace: %v, want CONFLICT", err)
+	}
+}
