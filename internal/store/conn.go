@@ -45,15 +45,12 @@ func (c conn) inTx(ctx context.Context, fn func(conn) error) error {
 	if c.tx {
 		return fn(c)
 	}
-	var opts *sql.TxOptions
-	if c.db.dialect == MySQL {
-		// READ COMMITTED: statements see what committed before them (an invite
-		// read after taking the workspace lock is current), and InnoDB takes no
-		// gap locks, which keeps concurrent inserts from deadlocking.
-		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
-	}
+	// MySQL sessions run READ COMMITTED (set when a connection opens):
+	// statements see what committed before them (an invite read after taking
+	// the workspace lock is current), and InnoDB takes no gap locks, which
+	// keeps concurrent inserts from deadlocking.
 	for attempt := 1; ; attempt++ {
-		err := c.attempt(ctx, fn, opts)
+		err := c.attempt(ctx, fn)
 		if err == nil || attempt == maxTxAttempts || !retryable(err) {
 			return translate(err)
 		}
@@ -66,12 +63,12 @@ func (c conn) inTx(ctx context.Context, fn func(conn) error) error {
 	}
 }
 
-func (c conn) attempt(ctx context.Context, fn func(conn) error, opts *sql.TxOptions) error {
+func (c conn) attempt(ctx context.Context, fn func(conn) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.db.opts.QueryTimeout)
 	defer cancel()
 	return c.writer.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		return fn(conn{db: c.db, reader: tx, writer: tx, tx: true})
-	}, opts)
+	})
 }
 
 // retryable reports whether err means "try the transaction again": a MySQL

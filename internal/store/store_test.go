@@ -129,3 +129,75 @@ func TestTranslateKeepsSQLOutOfDomainErrors(t *testing.T) {
 		t.Errorf("duplicate workspace: %v, want CONFLICT", err)
 	}
 }
+
+// TestLockWorkspaceAsAndGetMember checks the joined reads the services use
+// on their hot paths, on both databases.
+func TestLockWorkspaceAsAndGetMember(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, tdb testenv.DB) {
+		ws := open(t, tdb).Workspaces()
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		w := workspace.Workspace{ID: audit.NewID(now), Name: "Acme", Plan: workspace.PlanTeams, CreatedAt: now, UpdatedAt: now}
+		u := workspace.User{ID: "u1", Email: "Ann@Example.com", CreatedAt: now, UpdatedAt: now}
+		if err := ws.SaveUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := ws.CreateWorkspace(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		if err := ws.CreateMembership(ctx, workspace.Membership{WorkspaceID: w.ID, UserID: u.ID, Role: workspace.RoleAdmin, JoinedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		err := ws.InTx(ctx, func(tx workspace.Store) error {
+			got, role, err := tx.LockWorkspaceAs(ctx, w.ID, u.ID)
+			if err != nil {
+				return err
+			}
+			if got.Name != "Acme" || got.Plan != workspace.PlanTeams || role == nil || *role != workspace.RoleAdmin {
+				t.Errorf("LockWorkspaceAs = %+v, role %v", got, role)
+			}
+			if _, role, err := tx.LockWorkspaceAs(ctx, w.ID, "stranger"); err != nil || role != nil {
+				t.Errorf("LockWorkspaceAs for a stranger: role %v, err %v", role, err)
+			}
+			if _, _, err := tx.LockWorkspaceAs(ctx, audit.NewID(now), u.ID); !errors.Is(err, apperr.ErrNotFound) {
+				t.Errorf("LockWorkspaceAs of a missing workspace: %v", err)
+			}
+			m, mu, err := tx.GetMember(ctx, w.ID, u.ID)
+			if err != nil {
+				return err
+			}
+			if m.Role != workspace.RoleAdmin || mu.ID != u.ID || mu.Email != u.Email || !m.JoinedAt.Equal(now) {
+				t.Errorf("GetMember = %+v, %+v", m, mu)
+			}
+			if _, _, err := tx.GetMember(ctx, w.ID, "stranger"); !errors.Is(err, apperr.ErrNotFound) {
+				t.Errorf("GetMember of a stranger: %v", err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestMySQLSessionsAreReadCommitted checks that every MySQL session runs READ
+// COMMITTED, which the services rely on (see conn.inTx).
+func TestMySQLSessionsAreReadCommitted(t *testing.T) {
+	db := open(t, testenv.MySQL(t))
+	var level string
+	if err := db.write.Raw("SELECT @@SESSION." + mustIsolationVar(t, db)).Row().Scan(&level); err != nil {
+		t.Fatal(err)
+	}
+	if level != "READ-COMMITTED" {
+		t.Errorf("session isolation %q, want READ-COMMITTED", level)
+	}
+}
+
+func mustIsolationVar(t *testing.T, db *DB) string {
+	var name string
+	if err := db.write.Raw(`SELECT LOWER(variable_name) FROM information_schema.session_variables
+		WHERE variable_name IN ('TRANSACTION_ISOLATION', 'TX_ISOLATION') ORDER BY variable_name LIMIT 1`).Row().Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}

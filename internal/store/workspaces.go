@@ -85,6 +85,29 @@ func (s *Workspaces) LockWorkspace(ctx context.Context, id string) (workspace.Wo
 	return r.toDomain(), err
 }
 
+// LockWorkspaceAs reads the workspace FOR UPDATE together with userID's role.
+func (s *Workspaces) LockWorkspaceAs(ctx context.Context, id, userID string) (workspace.Workspace, *workspace.Role, error) {
+	var w workspaceRow
+	var role *string
+	err := s.c.run(ctx, true, func(db *gorm.DB) error {
+		return db.Table("workspaces").
+			Select("workspaces.id, workspaces.name, workspaces.plan, workspaces.created_at, workspaces.updated_at, m.role").
+			Joins("LEFT JOIN memberships m ON m.workspace_id = workspaces.id AND m.user_id = ?", userID).
+			Where("workspaces.id = ?", id).
+			Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
+			Row().Scan(&w.ID, &w.Name, &w.Plan, &w.CreatedAt, &w.UpdatedAt, &role)
+	})
+	if err != nil {
+		return workspace.Workspace{}, nil, err
+	}
+	var r *workspace.Role
+	if role != nil {
+		v := workspace.Role(*role)
+		r = &v
+	}
+	return w.toDomain(), r, nil
+}
+
 // SetPlan changes the plan.
 func (s *Workspaces) SetPlan(ctx context.Context, id string, plan workspace.Plan, at time.Time) error {
 	return s.c.run(ctx, true, func(db *gorm.DB) error {
@@ -132,6 +155,22 @@ func (s *Workspaces) GetMembership(ctx context.Context, workspaceID, userID stri
 		return db.Take(&r, "workspace_id = ? AND user_id = ?", workspaceID, userID).Error
 	})
 	return r.toDomain(), err
+}
+
+// GetMember returns a membership with its user.
+func (s *Workspaces) GetMember(ctx context.Context, workspaceID, userID string) (workspace.Membership, workspace.User, error) {
+	var m membershipRow
+	var u userRow
+	err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		return db.Raw(`SELECT m.workspace_id, m.user_id, m.role, m.joined_at, u.email, u.name, u.created_at, u.updated_at
+			FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.workspace_id = ? AND m.user_id = ?`, workspaceID, userID).
+			Row().Scan(&m.WorkspaceID, &m.UserID, &m.Role, &m.JoinedAt, &u.Email, &u.Name, &u.CreatedAt, &u.UpdatedAt)
+	})
+	if err != nil {
+		return workspace.Membership{}, workspace.User{}, err
+	}
+	u.ID = m.UserID
+	return m.toDomain(), u.toDomain(), nil
 }
 
 // ListMemberships returns the workspace's members in the order they joined.

@@ -74,7 +74,7 @@ func (s *Service) RemoveMember(ctx context.Context, p *auth.Principal, workspace
 		if _, err := lockAsAdmin(ctx, tx, workspaceID, actor.Subject); err != nil {
 			return err
 		}
-		m, err := tx.GetMembership(ctx, workspaceID, userID)
+		m, u, err := tx.GetMember(ctx, workspaceID, userID)
 		if err != nil {
 			return notFound(err, "this user is not a member of the workspace")
 		}
@@ -83,14 +83,10 @@ func (s *Service) RemoveMember(ctx context.Context, p *auth.Principal, workspace
 				return err
 			}
 		}
-		target, err := s.userTarget(ctx, tx, userID)
-		if err != nil {
-			return err
-		}
 		if err := tx.DeleteMembership(ctx, workspaceID, userID); err != nil {
 			return err
 		}
-		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberRemoved, workspaceID, target, &m.Role, nil, s.clock()))
+		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberRemoved, workspaceID, userRef(u.ID, u.Email), &m.Role, nil, s.clock()))
 	})
 }
 
@@ -110,8 +106,11 @@ func (s *Service) UpdateMemberRole(ctx context.Context, p *auth.Principal, works
 		if _, err := lockAsAdmin(ctx, tx, workspaceID, actor.Subject); err != nil {
 			return err
 		}
-		var err error
-		if m, err = tx.GetMembership(ctx, workspaceID, userID); err != nil {
+		var (
+			u   User
+			err error
+		)
+		if m, u, err = tx.GetMember(ctx, workspaceID, userID); err != nil {
 			return notFound(err, "this user is not a member of the workspace")
 		}
 		if m.Role == role {
@@ -122,16 +121,12 @@ func (s *Service) UpdateMemberRole(ctx context.Context, p *auth.Principal, works
 				return err
 			}
 		}
-		target, err := s.userTarget(ctx, tx, userID)
-		if err != nil {
-			return err
-		}
 		if err := tx.UpdateRole(ctx, workspaceID, userID, role); err != nil {
 			return err
 		}
 		prev := m.Role
 		m.Role = role
-		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberRoleUpdated, workspaceID, target, &prev, &role, s.clock()))
+		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberRoleUpdated, workspaceID, userRef(u.ID, u.Email), &prev, &role, s.clock()))
 	})
 	return m, err
 }
@@ -148,13 +143,4 @@ func keepAnAdmin(ctx context.Context, tx Store, workspaceID, verb string) error 
 		return apperr.New(apperr.Conflict, "cannot %s the last admin: a workspace always keeps at least one admin", verb)
 	}
 	return nil
-}
-
-// userTarget snapshots a user as an event target.
-func (s *Service) userTarget(ctx context.Context, tx Store, userID string) (*audit.Target, error) {
-	u, err := tx.GetUser(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	return userRef(u.ID, u.Email), nil
 }

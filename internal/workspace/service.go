@@ -22,12 +22,13 @@ type Service struct {
 	now            func() time.Time
 	publicURL      string
 	inviteThrottle Throttle
+	users          *userCache
 }
 
 // NewService returns a Service. publicURL is the base of the invite URLs it
 // returns; now is the clock.
 func NewService(store Store, publicURL string, now func() time.Time) *Service {
-	return &Service{store: store, publicURL: strings.TrimRight(publicURL, "/"), now: now}
+	return &Service{store: store, publicURL: strings.TrimRight(publicURL, "/"), now: now, users: newUserCache()}
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
@@ -44,9 +45,14 @@ func user(p *auth.Principal) (auth.Principal, error) {
 }
 
 // EnsureUser creates or refreshes the user record of a user principal ("just
-// in time" provisioning). It writes only when something changed.
+// in time" provisioning). It writes only when something changed, and skips
+// even the read for an identity it saw unchanged within the last minute.
 func (s *Service) EnsureUser(ctx context.Context, p auth.Principal) error {
 	if !p.IsUser() {
+		return nil
+	}
+	fingerprint := p.Email + "\x00" + p.Name
+	if s.users.fresh(p.Subject, fingerprint, s.now()) {
 		return nil
 	}
 	var name *string
@@ -57,6 +63,7 @@ func (s *Service) EnsureUser(ctx context.Context, p auth.Principal) error {
 	switch {
 	case err == nil:
 		if cur.Email == p.Email && equalPtr(cur.Name, name) {
+			s.users.put(p.Subject, fingerprint, s.now())
 			return nil
 		}
 	case !errors.Is(err, apperr.ErrNotFound):
@@ -64,7 +71,11 @@ func (s *Service) EnsureUser(ctx context.Context, p auth.Principal) error {
 	}
 	now := s.clock()
 	u := User{ID: p.Subject, Email: p.Email, Name: name, CreatedAt: now, UpdatedAt: now}
-	return s.store.SaveUser(ctx, u)
+	if err := s.store.SaveUser(ctx, u); err != nil {
+		return err
+	}
+	s.users.put(p.Subject, fingerprint, s.now())
+	return nil
 }
 
 func equalPtr(a, b *string) bool {
@@ -218,15 +229,8 @@ func lockAsAdmin(ctx context.Context, tx Store, workspaceID, userID string) (Wor
 	if !validID(workspaceID) {
 		return Workspace{}, forbidden
 	}
-	w, err := tx.LockWorkspace(ctx, workspaceID)
-	if errors.Is(err, apperr.ErrNotFound) {
-		return Workspace{}, forbidden
-	}
-	if err != nil {
-		return Workspace{}, err
-	}
-	m, err := tx.GetMembership(ctx, workspaceID, userID)
-	if errors.Is(err, apperr.ErrNotFound) || (err == nil && m.Role != RoleAdmin) {
+	w, role, err := tx.LockWorkspaceAs(ctx, workspaceID, userID)
+	if errors.Is(err, apperr.ErrNotFound) || (err == nil && (role == nil || *role != RoleAdmin)) {
 		return Workspace{}, forbidden
 	}
 	return w, err

@@ -30,6 +30,9 @@ type Store interface {
 	// until the transaction ends; every membership change takes it first, so
 	// they serialize per workspace.
 	LockWorkspace(ctx context.Context, id string) (Workspace, error)
+	// LockWorkspaceAs is LockWorkspace that also returns userID's role in
+	// the workspace (nil for a non-member), in the same statement.
+	LockWorkspaceAs(ctx context.Context, id, userID string) (Workspace, *Role, error)
 	SetPlan(ctx context.Context, id string, plan Plan, at time.Time) error
 	// WorkspacesOf returns the workspaces userID belongs to, by name.
 	WorkspacesOf(ctx context.Context, userID string) ([]Workspace, error)
@@ -37,6 +40,8 @@ type Store interface {
 	GetAccess(ctx context.Context, workspaceID, userID string) (Access, error)
 
 	GetMembership(ctx context.Context, workspaceID, userID string) (Membership, error)
+	// GetMember returns a membership with its user, in one query.
+	GetMember(ctx context.Context, workspaceID, userID string) (Membership, User, error)
 	ListMemberships(ctx context.Context, workspaceID string) ([]Membership, error)
 	CreateMembership(ctx context.Context, m Membership) error
 	UpdateRole(ctx context.Context, workspaceID, userID string, role Role) error
