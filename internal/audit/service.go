@@ -46,12 +46,18 @@ type Query struct {
 	From        *Bound // nil: from the start of the scan direction
 	Descending  bool
 	Limit       int
+	// LookBehind asks ListEvents whether any matching event lies at or
+	// behind From (against the scan direction): that is whether there is a
+	// page on the other side of a cursor.
+	LookBehind bool
 }
 
 // Store is what the audit read side needs from storage.
 type Store interface {
-	// ListEvents runs q and returns at most q.Limit events in scan order.
-	ListEvents(ctx context.Context, q Query) ([]Event, error)
+	// ListEvents runs q and returns at most q.Limit events in scan order,
+	// and, if q.LookBehind, whether an event matches at or behind q.From.
+	// It is one round trip either way.
+	ListEvents(ctx context.Context, q Query) (events []Event, behind bool, err error)
 	// CountEvents returns the exact number of events of workspaceID that match
 	// the windowed filter f.
 	CountEvents(ctx context.Context, workspaceID string, f Filter) (int, error)
@@ -126,27 +132,17 @@ func (s *Service) List(ctx context.Context, workspaceID string, f Filter, dir Di
 	descending := (dir == Desc) != backward
 	q := Query{WorkspaceID: workspaceID, Filter: wf, Descending: descending, Limit: limit + 1}
 	if cursor != nil {
-		q.From = &Bound{Position: *cursor}
+		// Is there anything on the other side of the cursor? The cursor's own
+		// event counts: it was on the page the client came from.
+		q.From, q.LookBehind = &Bound{Position: *cursor}, true
 	}
-	events, err := s.store.ListEvents(ctx, q)
+	events, behind, err := s.store.ListEvents(ctx, q)
 	if err != nil {
 		return nil, err
 	}
 	more := len(events) > limit
 	if more {
 		events = events[:limit]
-	}
-	// Is there anything on the other side of the cursor? The cursor's own event
-	// counts: it was on the page the client came from.
-	behind := false
-	if cursor != nil {
-		back := Query{WorkspaceID: workspaceID, Filter: wf, Descending: !descending, Limit: 1,
-			From: &Bound{Position: *cursor, Inclusive: true}}
-		prev, err := s.store.ListEvents(ctx, back)
-		if err != nil {
-			return nil, err
-		}
-		behind = len(prev) > 0
 	}
 	page := &Page{Events: events}
 	if backward {

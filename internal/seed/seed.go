@@ -27,6 +27,9 @@ type Store interface {
 	InsertMemberships(ctx context.Context, ms []workspace.Membership) error
 	InsertInvites(ctx context.Context, invs []workspace.Invite) error
 	InsertEvents(ctx context.Context, events []audit.Event) error
+	// WithoutEventIndexes runs fn while the event table's secondary indexes
+	// are dropped (when that is safe), and rebuilds them after.
+	WithoutEventIndexes(ctx context.Context, fn func() error) error
 }
 
 // Options describe what to seed.
@@ -99,7 +102,7 @@ func Run(ctx context.Context, st Store, o Options) (Result, error) {
 	if err := writeEntities(ctx, st, plans, admin); err != nil {
 		return Result{}, err
 	}
-	if err := writeEvents(ctx, st, plans, o); err != nil {
+	if err := st.WithoutEventIndexes(ctx, func() error { return writeEvents(ctx, st, plans, o) }); err != nil {
 		return Result{}, err
 	}
 	res := Result{Events: o.Events, Largest: plans[0].ws.ID}

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"strings"
 
 	"gorm.io/gorm"
 
@@ -52,4 +54,68 @@ func insertAll[R any](ctx context.Context, c conn, rows []R) error {
 	return c.inTx(ctx, func(c conn) error {
 		return c.run(ctx, true, func(db *gorm.DB) error { return db.CreateInBatches(rows, bulkBatch).Error })
 	})
+}
+
+// index is one secondary index as information_schema describes it.
+type index struct {
+	name    string
+	columns []string
+}
+
+// WithoutEventIndexes runs fn with the secondary indexes of audit_events
+// dropped, then builds them again, all at once, by sorting (much faster than
+// maintaining them row by row when millions of rows arrive and the indexes
+// outgrow the buffer pool). It only does so on MySQL and when the table is
+// empty; otherwise it just runs fn. The indexes are rebuilt even if fn fails.
+// The definitions come from the live schema, so they are put back exactly as
+// the migrations made them.
+func (b *Bulk) WithoutEventIndexes(ctx context.Context, fn func() error) (err error) {
+	if b.c.db.dialect != MySQL {
+		return fn()
+	}
+	db := b.c.writer.WithContext(ctx)
+	var any []int
+	if err := db.Raw("SELECT 1 FROM audit_events LIMIT 1").Scan(&any).Error; err != nil {
+		return err
+	}
+	if len(any) > 0 {
+		return fn()
+	}
+	idx, err := eventIndexes(db)
+	if err != nil || len(idx) == 0 {
+		return errors.Join(err, fn())
+	}
+	var drops, adds []string
+	for _, ix := range idx {
+		drops = append(drops, "DROP INDEX "+ix.name)
+		adds = append(adds, "ADD INDEX "+ix.name+" ("+strings.Join(ix.columns, ", ")+")")
+	}
+	if err := db.Exec("ALTER TABLE audit_events " + strings.Join(drops, ", ")).Error; err != nil {
+		return err
+	}
+	defer func() {
+		// A fresh context: the indexes must come back even if ctx was cancelled.
+		rebuild := b.c.writer.WithContext(context.WithoutCancel(ctx))
+		err = errors.Join(err, rebuild.Exec("ALTER TABLE audit_events "+strings.Join(adds, ", ")).Error)
+	}()
+	return fn()
+}
+
+// eventIndexes reads the secondary indexes of audit_events.
+func eventIndexes(db *gorm.DB) ([]index, error) {
+	var rows []struct {
+		IndexName  string
+		ColumnName string
+	}
+	err := db.Raw(`SELECT index_name AS index_name, column_name AS column_name FROM information_schema.statistics
+		WHERE table_schema = DATABASE() AND table_name = 'audit_events' AND index_name <> 'PRIMARY'
+		ORDER BY index_name, seq_in_index`).Scan(&rows).Error
+	var out []index
+	for _, r := range rows {
+		if len(out) == 0 || out[len(out)-1].name != r.IndexName {
+			out = append(out, index{name: r.IndexName})
+		}
+		out[len(out)-1].columns = append(out[len(out)-1].columns, r.ColumnName)
+	}
+	return out, err
 }

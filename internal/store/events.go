@@ -268,10 +268,21 @@ func listQuery(q audit.Query) (string, []any) {
 	return strings.Join(parts, " UNION ALL ") + order + limit, args
 }
 
-// ListEvents runs one keyset scan.
-func (s *Events) ListEvents(ctx context.Context, q audit.Query) ([]audit.Event, error) {
+// ListEvents runs one keyset scan. With LookBehind, the page and a probe of
+// one row at or behind q.From (in the other direction) go to the database
+// as one UNION ALL, and the rows are told apart by their position.
+func (s *Events) ListEvents(ctx context.Context, q audit.Query) ([]audit.Event, bool, error) {
 	query, args := listQuery(q)
-	out := make([]audit.Event, 0, q.Limit)
+	probing := q.LookBehind && q.From != nil
+	if probing {
+		probe := audit.Query{WorkspaceID: q.WorkspaceID, Filter: q.Filter, Descending: !q.Descending, Limit: 1,
+			From: &audit.Bound{Position: q.From.Position, Inclusive: true}}
+		pq, pargs := listQuery(probe)
+		query = "SELECT * FROM (" + query + ") page UNION ALL SELECT * FROM (" + pq + ") probe"
+		args = append(slices.Clip(args), pargs...)
+	}
+	out := make([]audit.Event, 0, q.Limit+1)
+	behind := false
 	err := s.c.run(ctx, false, func(db *gorm.DB) error {
 		rows, err := db.Raw(query, args...).Rows()
 		if err != nil {
@@ -283,11 +294,36 @@ func (s *Events) ListEvents(ctx context.Context, q audit.Query) ([]audit.Event, 
 			if err := rows.Scan(sc.dest()...); err != nil {
 				return err
 			}
-			out = append(out, sc.event())
+			e := sc.event()
+			if probing && !ahead(e.Position(), q.From.Position, q.Descending) {
+				behind = true
+				continue
+			}
+			out = append(out, e)
 		}
 		return rows.Err()
 	})
-	return out, err
+	if probing {
+		// A UNION promises no order; put the page back in scan order.
+		slices.SortFunc(out, func(a, b audit.Event) int {
+			switch {
+			case ahead(a.Position(), b.Position(), q.Descending):
+				return 1
+			case ahead(b.Position(), a.Position(), q.Descending):
+				return -1
+			}
+			return 0
+		})
+	}
+	return out, behind, err
+}
+
+// ahead reports whether p comes strictly after from in the scan direction.
+func ahead(p, from audit.Position, descending bool) bool {
+	if descending {
+		return p.Before(from)
+	}
+	return from.Before(p)
 }
 
 // CountEvents counts exactly. A filter on actions and time alone is answered
