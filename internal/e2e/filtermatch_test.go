@@ -70,7 +70,9 @@ func TestAddMemberFindsExactlyThatAddress(t *testing.T) {
 		accented := s.signIn(t, "zoe-accent", "zoë@example.com")
 		add := `mutation($w: ID!, $e: String!) { addMember(input: {workspaceId: $w, email: $e}) { user { id } } }`
 		s.fails(t, admin.token, add, map[string]any{"w": ws, "e": "zoe@example.com"}, "NOT_FOUND")
-		var out struct{ AddMember struct{ User struct{ ID string } } }
+		var out struct {
+			AddMember struct{ User struct{ ID string } }
+		}
 		s.ok(t, admin.token, add, map[string]any{"w": ws, "e": "ZOË@EXAMPLE.COM"}, &out)
 		if out.AddMember.User.ID != accented.id {
 			t.Errorf("added %q, want %q", out.AddMember.User.ID, accented.id)

@@ -36,6 +36,12 @@ func (s *Events) AppendEvents(ctx context.Context, events ...audit.Event) error 
 	return appendEvents(ctx, s.c, events)
 }
 
+// LockWorkspace takes the workspace row's write lock (see audit.ExportStore).
+func (s *Events) LockWorkspace(ctx context.Context, workspaceID string) error {
+	_, err := (&Workspaces{s.c}).LockWorkspace(ctx, workspaceID)
+	return err
+}
+
 // CreateExport records an export request.
 func (s *Events) CreateExport(ctx context.Context, e audit.Export) error {
 	f, err := audit.MarshalFilter(e.Filter)
@@ -63,21 +69,39 @@ func (s *Events) GetExport(ctx context.Context, id string) (audit.Export, error)
 		CreatedAt: fromMs(r.CreatedAt), ExpiresAt: fromMs(r.ExpiresAt)}, nil
 }
 
-// StreamEvents runs q in keyset batches of q.Limit rows, scanning each row's
-// columns as raw bytes into one reused Row.
+// streamCols is the number of byte columns of an audit.Row.
+const streamCols = 13
+
+// streamedRow is one row of a batch: its time and where each of its columns
+// lies in the batch's buffer (start < 0 for NULL).
+type streamedRow struct {
+	ms         int64
+	start, end [streamCols]int
+}
+
+// StreamEvents runs q in keyset batches of q.Limit rows. Each batch is
+// scanned as raw bytes into one reused buffer and its statement finished
+// before fn sees the rows, so that a slow reader of the export never keeps a
+// statement open past its deadline, nor a connection busy; memory stays
+// bounded by one batch.
 func (s *Events) StreamEvents(ctx context.Context, q audit.Query, fn func(*audit.Row) error) error {
 	var (
-		row    audit.Row
-		wsID   sql.RawBytes
-		lastID string
+		raw   [streamCols]sql.RawBytes
+		wsID  sql.RawBytes
+		ms    int64
+		buf   = make([]byte, 0, 64<<10)
+		batch []streamedRow
+		row   audit.Row
 	)
-	dest := []any{(*sql.RawBytes)(&row.ID), &wsID, &row.OccurredAtMs, (*sql.RawBytes)(&row.Action),
-		(*sql.RawBytes)(&row.ActorID), (*sql.RawBytes)(&row.ActorEmail), (*sql.RawBytes)(&row.ActorType),
-		(*sql.RawBytes)(&row.TargetType), (*sql.RawBytes)(&row.TargetID), (*sql.RawBytes)(&row.TargetLabel),
-		(*sql.RawBytes)(&row.PreviousRole), (*sql.RawBytes)(&row.Role), (*sql.RawBytes)(&row.IPAddress),
-		(*sql.RawBytes)(&row.UserAgent), (*sql.RawBytes)(&row.RequestID)}
+	dest := []any{&raw[0], &wsID, &ms}
+	for i := 1; i < streamCols; i++ {
+		dest = append(dest, &raw[i])
+	}
+	cols := [streamCols]*[]byte{&row.ID, &row.Action, &row.ActorID, &row.ActorEmail, &row.ActorType,
+		&row.TargetType, &row.TargetID, &row.TargetLabel, &row.PreviousRole, &row.Role, &row.IPAddress,
+		&row.UserAgent, &row.RequestID}
 	for {
-		n := 0
+		buf, batch = buf[:0], batch[:0]
 		query, args := listQuery(q)
 		err := s.c.run(ctx, false, func(db *gorm.DB) error {
 			rows, err := db.Raw(query, args...).Rows()
@@ -89,18 +113,38 @@ func (s *Events) StreamEvents(ctx context.Context, q audit.Query, fn func(*audit
 				if err := rows.Scan(dest...); err != nil {
 					return err
 				}
-				n++
-				if err := fn(&row); err != nil {
-					return err
+				r := streamedRow{ms: ms}
+				for i, b := range raw {
+					r.start[i], r.end[i] = -1, -1
+					if b != nil {
+						r.start[i] = len(buf)
+						buf = append(buf, b...)
+						r.end[i] = len(buf)
+					}
 				}
-				lastID = string(row.ID)
+				batch = append(batch, r)
 			}
 			return rows.Err()
 		})
-		if err != nil || n < q.Limit {
+		if err != nil {
 			return err
 		}
-		q.From = &audit.Bound{Position: audit.Position{OccurredAt: fromMs(row.OccurredAtMs), ID: lastID}}
+		for _, r := range batch {
+			row.OccurredAtMs = r.ms
+			for i, c := range cols {
+				*c = nil
+				if r.start[i] >= 0 {
+					*c = buf[r.start[i]:r.end[i]:r.end[i]]
+				}
+			}
+			if err := fn(&row); err != nil {
+				return err
+			}
+		}
+		if len(batch) < q.Limit {
+			return nil
+		}
+		q.From = &audit.Bound{Position: audit.Position{OccurredAt: fromMs(row.OccurredAtMs), ID: string(row.ID)}}
 	}
 }
 
