@@ -35,6 +35,11 @@ func (e Export) FileName() string {
 type ExportStore interface {
 	// InTx runs fn in one transaction (see workspace.Store.InTx).
 	InTx(ctx context.Context, fn func(tx ExportStore) error) error
+	// LockWorkspace takes the workspace row's write lock until the
+	// transaction ends. Every transaction that writes events of a workspace
+	// takes it before it reads the clock, so an export that holds it sees
+	// every event stamped before its snapshot, and none stamped after.
+	LockWorkspace(ctx context.Context, workspaceID string) error
 	CreateExport(ctx context.Context, e Export) error
 	GetExport(ctx context.Context, id string) (Export, error)
 	AppendEvents(ctx context.Context, events ...Event) error
@@ -102,6 +107,9 @@ func (x *Exporter) Create(ctx context.Context, p *auth.Principal, workspaceID st
 	}
 	var out Created
 	err := x.store.InTx(ctx, func(tx ExportStore) error {
+		if err := tx.LockWorkspace(ctx, workspaceID); err != nil {
+			return err
+		}
 		now := x.now().UTC().Truncate(time.Millisecond)
 		id := NewID(now)
 		ev := Event{

@@ -35,7 +35,7 @@ func (s *server) download(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusForbidden, apperr.Forbidden, err.Error())
 		return
 	case errors.Is(err, audit.ErrExpired):
-		s.writeError(w, r, http.StatusGone, apperr.Forbidden, err.Error()+"; request a new export")
+		s.writeError(w, r, http.StatusGone, apperr.NotFound, err.Error()+"; request a new export")
 		return
 	case errors.Is(err, audit.ErrNoExport):
 		s.writeError(w, r, http.StatusNotFound, apperr.NotFound, err.Error())
