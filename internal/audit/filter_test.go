@@ -67,7 +67,7 @@ func TestFilterValidate(t *testing.T) {
 func TestFilterWindow(t *testing.T) {
 	t.Parallel()
 	start := *at("2026-03-01T10:00:00.123456789Z") // window start, sub-millisecond
-	startMs := at("2026-03-01T10:00:00.124Z")        // rounded up: nothing before the start gets in
+	startMs := at("2026-03-01T10:00:00.124Z")      // rounded up: nothing before the start gets in
 	for _, tc := range []struct {
 		name string
 		in   Filter

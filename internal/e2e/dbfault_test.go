@@ -150,7 +150,9 @@ func TestMutationWithoutItsEventRollsBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		var members struct {
-			Workspace struct{ Members []struct{ User struct{ ID string } } }
+			Workspace struct {
+				Members []struct{ User struct{ ID string } }
+			}
 		}
 		s.ok(t, admin.token, `query($w: ID!) { workspace(id: $w) { members { user { id } } } }`, map[string]any{"w": ws}, &members)
 		for _, m := range members.Workspace.Members {
