@@ -118,6 +118,9 @@ auditlogd demo is ready: workspace "Acme Inc. (demo)" (%s) on the BUSINESS plan.
   Admin token for alice@example.com (valid 24 hours):
     %s
 
+  Audit Log page (signs you in as alice@example.com):
+    %s
+
   GraphQL Playground: %s/
     paste into HTTP HEADERS: {"Authorization": "Bearer %s"}
 
@@ -128,7 +131,7 @@ auditlogd demo is ready: workspace "Acme Inc. (demo)" (%s) on the BUSINESS plan.
     curl -s %s/graphql -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
       -d '{"query":"{ workspaces { id name plan viewerRole } }"}'
 
-`, res.WorkspaceID, tok, base, tok, res.WorkspaceID, base, tok)
+`, res.WorkspaceID, tok, base+"/audit-log#token="+tok, base, tok, res.WorkspaceID, base, tok)
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/metrics"
 	"github.com/auditlogd/auditlogd/internal/ratelimit"
 	"github.com/auditlogd/auditlogd/internal/store"
+	"github.com/auditlogd/auditlogd/internal/web"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
 
@@ -97,6 +98,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	deps := httpserver.Deps{
 		Logger: log, Metrics: a.Metrics, DB: db, Verifier: verifier, Users: a.Workspaces, GraphQL: gql,
 		Exports: a.Exporter, TrustedProxies: cfg.TrustedProxies,
+		// The Audit Log page (/audit-log) and the invite page (/invite/{token}).
+		Extra: web.New().Mount,
 	}
 	if cfg.RateLimitRPS > 0 {
 		deps.RateLimiter = ratelimit.New(cfg.RateLimitRPS, int(math.Ceil(cfg.RateLimitRPS*5)), now)
