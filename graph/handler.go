@@ -12,6 +12,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/validator/core"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/auditlogd/auditlogd/graph/model"
 	"github.com/auditlogd/auditlogd/internal/audit"
@@ -51,6 +53,13 @@ func NewHandler(res *Resolver, opts Options) http.Handler {
 	cfg.Complexity.Workspace.AuditLog = func(child int, first *int, _ *string, last *int, _ *string, _ *model.AuditLogFilter, _ *model.AuditLogOrder) int {
 		return connectionCost(first, last, child)
 	}
+	// A member list is priced like a full page. Membership.workspace leads
+	// back to Workspace.members, so without a price every level of that cycle
+	// would multiply the answer by the number of members (M³ memberships
+	// within the depth limit) while costing next to nothing.
+	cfg.Complexity.Workspace.Members = func(child int) int {
+		return audit.MaxPageSize * max(child, 1)
+	}
 	srv := handler.New(NewExecutableSchema(cfg))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -63,6 +72,7 @@ func NewHandler(res *Resolver, opts Options) http.Handler {
 	} else {
 		// Without introspection, "did you mean" hints would leak the schema.
 		srv.SetDisableSuggestion(true)
+		srv.SetValidationRulesFn(rulesWithoutSuggestions)
 	}
 	srv.Use(opts.Limits)
 	if opts.ComplexityLimit > 0 {
@@ -74,6 +84,25 @@ func NewHandler(res *Resolver, opts Options) http.Handler {
 	srv.SetErrorPresenter(presenter(opts.Logger))
 	srv.SetRecoverFunc(recoverer(opts.Logger))
 	return withMethod(withLoaders(res.WorkspaceService)(srv))
+}
+
+// rulesWithoutSuggestions is the default validation rule set with every rule
+// that can suggest a name ("Did you mean …?") swapped for its silent twin:
+// SetDisableSuggestion alone swaps only the field and leaf rules, and left
+// arguments, enum values, input fields and type names to be guessed.
+func rulesWithoutSuggestions() *rules.Rules {
+	r := rules.NewDefaultRules()
+	for _, swap := range [][2]core.Rule{
+		{rules.FieldsOnCorrectTypeRule, rules.FieldsOnCorrectTypeRuleWithoutSuggestions},
+		{rules.ScalarLeafsRule, rules.ScalarLeafsRuleWithoutSuggestions},
+		{rules.KnownArgumentNamesRule, rules.KnownArgumentNamesRuleWithoutSuggestions},
+		{rules.KnownTypeNamesRule, rules.KnownTypeNamesRuleWithoutSuggestions},
+		{rules.ValuesOfCorrectTypeRule, rules.ValuesOfCorrectTypeRuleWithoutSuggestions},
+	} {
+		r.RemoveRule(swap[0].Name)
+		r.AddRule(swap[1].Name, swap[1].RuleFunc)
+	}
+	return r
 }
 
 // connectionCost is the cost of a page: its size times the cost of one node.

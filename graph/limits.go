@@ -11,9 +11,9 @@ import (
 
 // Limits bound the shape of an operation before it runs, so that abuse is
 // refused cheaply: nesting depth, the number of root fields (aliases of
-// auditLog × 100 would otherwise multiply the work), and mutations over GET
+// auditLog × 100 would otherwise multiply the work), mutations over GET
 // (GET must stay free of side effects; it is also what a cross-site <img> or
-// link can send).
+// link can send), and introspection when it is disabled.
 type Limits struct {
 	MaxDepth      int
 	MaxRootFields int
@@ -53,6 +53,9 @@ func (l Limits) MutateOperationContext(ctx context.Context, oc *graphql.Operatio
 	if m, _ := ctx.Value(methodKey{}).(string); m == http.MethodGet && op.Operation != ast.Query {
 		return refuse("GET requests may only run queries; send %ss with POST", op.Operation)
 	}
+	if oc.DisableIntrospection && introspects(op.SelectionSet, oc.Doc.Fragments, 0) {
+		return refuse("introspection is disabled on this server")
+	}
 	if n := countFields(op.SelectionSet, oc.Doc.Fragments, 0); l.MaxRootFields > 0 && n > l.MaxRootFields {
 		return refuse("the operation selects %d root fields; at most %d are allowed", n, l.MaxRootFields)
 	}
@@ -60,6 +63,33 @@ func (l Limits) MutateOperationContext(ctx context.Context, oc *graphql.Operatio
 		return refuse("the operation is nested %d levels deep; at most %d are allowed", d, l.MaxDepth)
 	}
 	return nil
+}
+
+// introspects reports whether a root selection set asks for __schema or
+// __type, the only introspection fields (they exist on the query root alone).
+// Refusing them here answers a client error instead of letting their
+// resolvers fail with an internal one.
+func introspects(set ast.SelectionSet, frags ast.FragmentDefinitionList, guard int) bool {
+	if guard > 50 {
+		return false
+	}
+	for _, s := range set {
+		switch s := s.(type) {
+		case *ast.Field:
+			if s.Name == "__schema" || s.Name == "__type" {
+				return true
+			}
+		case *ast.InlineFragment:
+			if introspects(s.SelectionSet, frags, guard+1) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if f := frags.ForName(s.Name); f != nil && introspects(f.SelectionSet, frags, guard+1) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // countFields counts the fields of a selection set, fragments expanded

@@ -49,7 +49,8 @@ func (s *URLSigner) Verify(id, expires, signature string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	sig, err := hex.DecodeString(signature)
-	if err != nil || len(sig) != sha256.Size {
+	if err != nil || len(sig) != sha256.Size || hex.EncodeToString(sig) != signature {
+		// Only the lower-case hex that URL writes: one signed URL, one spelling.
 		return time.Time{}, false
 	}
 	if !hmac.Equal(sig, s.mac(id, exp)) {

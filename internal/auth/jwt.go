@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -103,6 +104,9 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 	if len(token) > 8192 {
 		return Principal{}, errors.New("the token is too long")
 	}
+	if !compact(token) {
+		return Principal{}, errors.New("the token is malformed: a JWT is three base64url segments")
+	}
 	t, err := jwtauth.VerifyToken(v.ja, token)
 	if err != nil {
 		return Principal{}, describe(err)
@@ -119,6 +123,25 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 		return Principal{}, errors.New("the token is not valid yet")
 	}
 	return principalOf(t)
+}
+
+// compact reports whether token is a JWS in compact serialization written
+// the one way tokens are issued: three base64url segments, unpadded and
+// canonically encoded. jwx also decodes padded and standard-alphabet
+// segments and ignores stray bits in the last character, so one signed token
+// could otherwise be spelled many ways.
+func compact(token string) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	for _, p := range parts {
+		b, err := base64.RawURLEncoding.DecodeString(p)
+		if err != nil || base64.RawURLEncoding.EncodeToString(b) != p {
+			return false
+		}
+	}
+	return true
 }
 
 func describe(err error) error {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -99,15 +100,26 @@ type graphQLRequest struct {
 	Extensions    map[string]any `json:"extensions"`
 }
 
-// requireJSON admits only what the API speaks: GET with a query string, or
-// POST of one JSON object with Content-Type application/json. Form posts
-// and text/plain bodies are refused (a cross-site form can send those without
-// a CORS preflight), and so are JSON arrays of operations (batches would
-// multiply one request's cost past every per-request limit).
+// requireJSON admits only what the API speaks: GET with a well-formed query
+// string, or POST of one JSON object with Content-Type application/json.
+// Form posts and text/plain bodies are refused (a cross-site form can send
+// those without a CORS preflight), and so are JSON arrays of operations
+// (batches would multiply one request's cost past every per-request limit)
+// and connection upgrades.
 func (s *server) requireJSON(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			// No transport upgrades (there are no subscriptions); gqlgen
+			// would answer without an error code.
+			s.writeError(w, r, http.StatusBadRequest, apperr.BadUserInput, "this endpoint does not upgrade connections; send plain HTTP requests")
+			return
+		}
 		switch r.Method {
 		case http.MethodGet:
+			if msg := checkQueryString(r.URL.RawQuery); msg != "" {
+				s.writeError(w, r, http.StatusBadRequest, apperr.BadUserInput, msg)
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		case http.MethodPost:
@@ -138,6 +150,25 @@ func (s *server) requireJSON(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// checkQueryString checks what the GET transport will read from the query
+// string, so that a malformed one is answered with an error code (gqlgen's
+// own answers have none). It returns what is wrong, or "".
+func checkQueryString(raw string) string {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return "the query string is malformed: " + err.Error()
+	}
+	for _, name := range []string{"variables", "extensions"} {
+		if v := q.Get(name); v != "" {
+			var m map[string]any
+			if json.Unmarshal([]byte(v), &m) != nil {
+				return name + " must be a JSON object"
+			}
+		}
+	}
+	return ""
 }
 
 func trimSpace(b []byte) []byte {

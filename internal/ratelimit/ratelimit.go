@@ -6,26 +6,30 @@ package ratelimit
 import (
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Limiter is a set of token buckets, one per key, all with the same rate
-// and burst.
+// and burst. A new key starts with a full bucket.
 type Limiter struct {
-	limit rate.Limit
-	burst int
-	now   func() time.Time
+	perSecond float64
+	burst     float64
+	now       func() time.Time
 
 	mu        sync.Mutex
-	buckets   map[string]*rate.Limiter
+	buckets   map[string]*bucket
 	lastSweep time.Time
+}
+
+// bucket holds tokens as of last.
+type bucket struct {
+	tokens float64
+	last   time.Time
 }
 
 // New returns a Limiter allowing perSecond events per second per key, in
 // bursts of up to burst. now is the clock (time.Now).
 func New(perSecond float64, burst int, now func() time.Time) *Limiter {
-	return &Limiter{limit: rate.Limit(perSecond), burst: max(1, burst), now: now, buckets: map[string]*rate.Limiter{}}
+	return &Limiter{perSecond: max(0, perSecond), burst: float64(max(1, burst)), now: now, buckets: map[string]*bucket{}}
 }
 
 // PerMinute returns a Limiter allowing n events per minute per key, in bursts
@@ -34,15 +38,29 @@ func PerMinute(n int, now func() time.Time) *Limiter {
 	return New(float64(n)/60, n, now)
 }
 
-func (l *Limiter) bucket(key string) *rate.Limiter {
-	now := l.now()
+// tokensAt is what b holds at now: what it held, plus the refill since, up to
+// the burst. A clock that went back refills nothing.
+func (l *Limiter) tokensAt(b *bucket, now time.Time) float64 {
+	t := b.tokens
+	if now.After(b.last) {
+		t += now.Sub(b.last).Seconds() * l.perSecond
+	}
+	return min(t, l.burst)
+}
+
+// bucket returns key's bucket brought up to now. Callers hold l.mu.
+func (l *Limiter) bucket(key string, now time.Time) *bucket {
 	if now.Sub(l.lastSweep) > time.Minute {
 		l.sweep(now)
 	}
 	b, ok := l.buckets[key]
 	if !ok {
-		b = rate.NewLimiter(l.limit, l.burst)
+		b = &bucket{tokens: l.burst, last: now}
 		l.buckets[key] = b
+	}
+	b.tokens = l.tokensAt(b, now)
+	if now.After(b.last) {
+		b.last = now
 	}
 	return b
 }
@@ -51,10 +69,18 @@ func (l *Limiter) bucket(key string) *rate.Limiter {
 func (l *Limiter) sweep(now time.Time) {
 	l.lastSweep = now
 	for k, b := range l.buckets {
-		if b.TokensAt(now) >= float64(l.burst) {
+		if l.tokensAt(b, now) >= l.burst {
 			delete(l.buckets, k)
 		}
 	}
+}
+
+// wait is how long until a bucket holding tokens has one.
+func (l *Limiter) wait(tokens float64) time.Duration {
+	if l.perSecond <= 0 {
+		return time.Minute
+	}
+	return time.Duration((1 - tokens) / l.perSecond * float64(time.Second))
 }
 
 // Allow takes one token from key's bucket. When there is none it returns
@@ -62,16 +88,21 @@ func (l *Limiter) sweep(now time.Time) {
 func (l *Limiter) Allow(key string) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	r := l.bucket(key).ReserveN(now, 1)
-	if !r.OK() {
-		return false, time.Minute
+	b := l.bucket(key, l.now())
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
 	}
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d
-	}
-	return true, 0
+	return false, l.wait(b.tokens)
+}
+
+// Refund gives back a token that Allow took, for an event that turned out
+// not to count; a bucket never holds more than its burst.
+func (l *Limiter) Refund(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.bucket(key, l.now())
+	b.tokens = min(b.tokens+1, l.burst)
 }
 
 // Check reports, without taking a token, whether key has one left, and if
@@ -79,16 +110,11 @@ func (l *Limiter) Allow(key string) (bool, time.Duration) {
 func (l *Limiter) Check(key string) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	b := l.bucket(key)
-	tokens := b.TokensAt(now)
-	if tokens >= 1 {
+	b := l.bucket(key, l.now())
+	if b.tokens >= 1 {
 		return true, 0
 	}
-	if l.limit <= 0 {
-		return false, time.Minute
-	}
-	return false, time.Duration((1 - tokens) / float64(l.limit) * float64(time.Second))
+	return false, l.wait(b.tokens)
 }
 
 // Len is the number of keys held, for tests.

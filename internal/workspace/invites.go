@@ -195,12 +195,12 @@ func (s *Service) AcceptInvite(ctx context.Context, p *auth.Principal, token str
 		return Membership{}, err
 	}
 	keys := s.throttleKeys(ctx, actor)
-	if err := s.checkThrottle(keys); err != nil {
+	if err := s.takeAttempt(keys); err != nil {
 		return Membership{}, err
 	}
 	m, err := s.acceptInvite(ctx, actor, token)
-	if errors.Is(err, apperr.ErrNotFound) {
-		s.chargeThrottle(keys)
+	if !errors.Is(err, apperr.ErrNotFound) {
+		s.refundAttempt(keys) // only failures count
 	}
 	return m, err
 }

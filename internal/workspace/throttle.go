@@ -9,12 +9,13 @@ import (
 	"github.com/auditlogd/auditlogd/internal/auth"
 )
 
-// Throttle counts failures per key; ratelimit.Limiter implements it.
+// Throttle limits attempts per key; ratelimit.Limiter implements it.
 type Throttle interface {
-	// Check reports whether key may try again, and if not, when.
-	Check(key string) (bool, time.Duration)
-	// Allow takes one attempt from key's allowance.
+	// Allow takes one attempt from key's allowance; when none is left it
+	// returns false and when to try again.
 	Allow(key string) (bool, time.Duration)
+	// Refund gives back an attempt that Allow took.
+	Refund(key string)
 }
 
 // SetInviteThrottle limits failed acceptInvite attempts per user and per
@@ -29,23 +30,29 @@ func (s *Service) throttleKeys(ctx context.Context, actor auth.Principal) []stri
 	return keys
 }
 
-func (s *Service) checkThrottle(keys []string) error {
+// takeAttempt takes one attempt from the allowance of every key, all or
+// none. Taking before trying (and refunding attempts that turn out not to
+// fail) is what keeps concurrent attempts from all passing a check before
+// any of them is counted.
+func (s *Service) takeAttempt(keys []string) error {
 	if s.inviteThrottle == nil {
 		return nil
 	}
-	for _, k := range keys {
-		if ok, wait := s.inviteThrottle.Check(k); !ok {
+	for i, k := range keys {
+		if ok, wait := s.inviteThrottle.Allow(k); !ok {
+			s.refundAttempt(keys[:i])
 			return apperr.Throttled(wait, "too many failed invite attempts; try again in %s", wait.Round(time.Second))
 		}
 	}
 	return nil
 }
 
-func (s *Service) chargeThrottle(keys []string) {
+// refundAttempt gives back an attempt that did not fail.
+func (s *Service) refundAttempt(keys []string) {
 	if s.inviteThrottle == nil {
 		return
 	}
 	for _, k := range keys {
-		s.inviteThrottle.Allow(k)
+		s.inviteThrottle.Refund(k)
 	}
 }
