@@ -132,6 +132,9 @@ func seedCmd(ctx context.Context, args []string, e env, stdout, stderr io.Writer
 	}
 	defer a.Close()
 	o.Window, o.Now = cfg.Retention, a.Now()
+	if a.DB.Dialect() == store.SQLite {
+		o.Workers = 1 // SQLite has one writer: more workers would only queue
+	}
 	start := time.Now()
 	res, err := seed.Run(ctx, a.DB.Bulk(), o)
 	if err != nil {

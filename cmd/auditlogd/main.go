@@ -27,6 +27,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The MySQL driver logs dropped connections through a process-wide
+	// logger; route it into the JSON log, once, here.
+	_ = mysql.SetLogger(driverLog{newLogger(os.Stderr, slog.LevelWarn)})
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
@@ -100,13 +103,9 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// newLogger returns the process's JSON logger. The MySQL driver's own
-// messages (it logs dropped connections) are routed into it, so that the log
-// stays one JSON object per line.
+// newLogger returns a JSON logger: one object per line.
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
-	_ = mysql.SetLogger(driverLog{log})
-	return log
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 // driverLog adapts slog to the MySQL driver's logger interface.
