@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,8 @@ type readResult struct {
 	SQLP99  float64 `json:"sqlP99Ms"`
 	Ratio   float64 `json:"apiOverSqlP50"`
 	Note    string  `json:"note,omitempty"`
+	SQL     string  `json:"sql"`
+	Explain string  `json:"explain"`
 }
 
 const pageFields = `edges { cursor node { id action occurredAt actor { id email type } target { type id label }
@@ -179,11 +182,43 @@ func (b *bench) measureRead(ctx context.Context, c readCase) (readResult, error)
 		}
 	}
 	r := readResult{Name: c.name, Samples: n, Rows: len(p.AuditLog.Edges), P50: api.pct(.5), P95: api.pct(.95), P99: api.pct(.99),
-		SQLP50: raw.pct(.5), SQLP95: raw.pct(.95), SQLP99: raw.pct(.99), Note: c.note}
+		SQLP50: raw.pct(.5), SQLP95: raw.pct(.95), SQLP99: raw.pct(.99), Note: c.note, SQL: strings.Join(strings.Fields(c.sql), " ")}
+	r.Explain, _ = b.explain(ctx, c.sql, c.args)
 	if r.SQLP50 > 0 {
 		r.Ratio = r.P50 / r.SQLP50
 	}
 	return r, nil
+}
+
+// explain returns MySQL's EXPLAIN of a query as a small table.
+func (b *bench) explain(ctx context.Context, q string, args []any) (string, error) {
+	rows, err := b.db.QueryContext(ctx, "EXPLAIN "+q, args...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out strings.Builder
+	out.WriteString(strings.Join(cols, " | ") + "\n")
+	vals := make([]sql.NullString, len(cols))
+	dest := make([]any, len(cols))
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return "", err
+		}
+		cells := make([]string, len(vals))
+		for i, v := range vals {
+			cells[i] = v.String
+			if !v.Valid {
+				cells[i] = "NULL"
+			}
+		}
+		out.WriteString(strings.Join(cells, " | ") + "\n")
+	}
+	return out.String(), rows.Err()
 }
 
 // timeSQL runs a query through database/sql and reads every column of every

@@ -32,6 +32,11 @@ func (r *report) markdown(w io.Writer) {
 				name, x.Rows, x.P50, x.P95, x.P99, x.SQLP50, x.SQLP95, x.SQLP99, x.Ratio)
 		}
 		fmt.Fprintln(w)
+		fmt.Fprintln(w, "EXPLAIN of each read's SQL:")
+		fmt.Fprintln(w)
+		for _, x := range r.Reads {
+			fmt.Fprintf(w, "%s\n\n```sql\n%s\n```\n\n```\n%s```\n\n", x.Name, x.SQL, x.Explain)
+		}
 	}
 	if len(r.Exports) > 0 {
 		fmt.Fprintf(w, "Export of %d rows; floor = the same rows read with database/sql into io.Discard, same run.\n\n", r.FloorRows)
