@@ -6681,7 +6681,7 @@ func (ec *executionContext) marshalNAuditEvent2githubᚗcomᚋauditlogdᚋauditl
 }
 
 func (ec *executionContext) marshalNAuditEvent2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐEventᚄ(ctx context.Context, sel ast.SelectionSet, v []audit.Event) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalInline(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAuditEvent2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐEvent(ctx, sel, v[i])
@@ -6701,7 +6701,7 @@ func (ec *executionContext) marshalNAuditEventEdge2githubᚗcomᚋauditlogdᚋau
 }
 
 func (ec *executionContext) marshalNAuditEventEdge2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐAuditEventEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.AuditEventEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalInline(ctx, len(v), func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAuditEventEdge2githubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐAuditEventEdge(ctx, sel, v[i])

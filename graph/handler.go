@@ -62,7 +62,7 @@ func NewHandler(res *Resolver, opts Options) http.Handler {
 	}
 	srv := handler.New(NewExecutableSchema(cfg))
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(jsonPOST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if opts.ParserTokenLimit > 0 {
 		srv.SetParserTokenLimit(opts.ParserTokenLimit)

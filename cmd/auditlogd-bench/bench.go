@@ -63,21 +63,31 @@ func (b *bench) close() { b.db.Close() }
 
 // gql sends one GraphQL request and decodes data into out.
 func (b *bench) gql(ctx context.Context, token, query string, vars map[string]any, out any) error {
+	_, err := b.timedGQL(ctx, token, query, vars, out)
+	return err
+}
+
+// timedGQL is gql that also returns how long the request took, from sending
+// it until the whole response body was read (decoding it is the client's
+// business and is not counted).
+func (b *bench) timedGQL(ctx context.Context, token, query string, vars map[string]any, out any) (time.Duration, error) {
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.o.URL+"/graphql", bytes.NewReader(body))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
+	start := time.Now()
 	res, err := b.http.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
+	took := time.Since(start)
 	if err != nil {
-		return err
+		return took, err
 	}
 	var r struct {
 		Data   json.RawMessage `json:"data"`
@@ -86,15 +96,15 @@ func (b *bench) gql(ctx context.Context, token, query string, vars map[string]an
 		} `json:"errors"`
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return fmt.Errorf("status %d: %s", res.StatusCode, raw)
+		return took, fmt.Errorf("status %d: %s", res.StatusCode, raw)
 	}
 	if len(r.Errors) > 0 {
-		return fmt.Errorf("graphql: %s", r.Errors[0].Message)
+		return took, fmt.Errorf("graphql: %s", r.Errors[0].Message)
 	}
 	if out != nil {
-		return json.Unmarshal(r.Data, out)
+		return took, json.Unmarshal(r.Data, out)
 	}
-	return nil
+	return took, nil
 }
 
 // durations summarizes latency samples.

@@ -64,8 +64,9 @@ type page struct {
 	}
 }
 
-func pageQuery(args string) string {
-	return `query($w: ID!, $after: String, $before: String, $filter: AuditLogFilter) { auditLog(workspaceId: $w, ` + args +
+// pageQuery is a page of the log; cursorVar is "after" or "before".
+func pageQuery(args, cursorVar string) string {
+	return `query($w: ID!, $` + cursorVar + `: String, $filter: AuditLogFilter) { auditLog(workspaceId: $w, ` + args +
 		`, filter: $filter) { ` + pageFields + ` } }`
 }
 
@@ -86,7 +87,7 @@ func (b *bench) reads(ctx context.Context, rep *report) error {
 	since := time.Now().Add(-90 * 24 * time.Hour).UnixMilli()
 	far := time.Now().Add(time.Hour)
 	farMs, farID := far.UnixMilli(), "ZZZZZZZZZZZZZZZZZZZZZZZZZZ"
-	first := pageQuery("first: 50, after: $after")
+	first := pageQuery("first: 50, after: $after", "after")
 
 	// Walk 999 pages by cursor to reach page 1,000, and sample an actor and a
 	// target from the way.
@@ -133,7 +134,7 @@ func (b *bench) reads(ctx context.Context, rep *report) error {
 			sql: keysetSQL(" AND target_id = ?", true), args: []any{ws, since, target, farMs, farMs, farID}},
 		{name: "filter: one day", query: first, vars: map[string]any{"w": ws, "filter": map[string]any{"since": day.Format(time.RFC3339), "until": day.Add(24 * time.Hour).Format(time.RFC3339)}},
 			sql: keysetSQL(" AND occurred_at < ?", true), args: []any{ws, day.UnixMilli(), day.Add(24 * time.Hour).UnixMilli(), farMs, farMs, farID}},
-		{name: "backward page (last 50 before page 1,000)", query: pageQuery("last: 50, before: $before"), vars: map[string]any{"w": ws, "before": deep.cursor},
+		{name: "backward page (last 50 before page 1,000)", query: pageQuery("last: 50, before: $before", "before"), vars: map[string]any{"w": ws, "before": deep.cursor},
 			sql: keysetSQL("", false), args: []any{ws, since, deep.at.UnixMilli(), deep.at.UnixMilli(), deep.id}},
 		{name: "totalCount, unfiltered", query: `query($w: ID!) { auditLog(workspaceId: $w, first: 1) { totalCount } }`, vars: map[string]any{"w": ws},
 			sql: `SELECT COUNT(*) FROM audit_events WHERE workspace_id = ? AND occurred_at >= ?`, args: []any{ws, since}, iters: 5,
@@ -168,11 +169,11 @@ func (b *bench) measureRead(ctx context.Context, c readCase) (readResult, error)
 		}
 	}
 	for i := 0; i < n; i++ {
-		start := time.Now()
-		if err := b.gql(ctx, b.token, c.query, c.vars, &p); err != nil {
+		took, err := b.timedGQL(ctx, b.token, c.query, c.vars, &p)
+		if err != nil {
 			return readResult{}, err
 		}
-		api = append(api, time.Since(start))
+		api = append(api, took)
 		if i < sqlN {
 			d, err := b.timeSQL(ctx, c.sql, c.args)
 			if err != nil {

@@ -103,9 +103,8 @@ func (b *bench) writes(ctx context.Context, rep *report) error {
 // cycle runs one client's mutations until the deadline.
 func (b *bench) cycle(ctx context.Context, w *writer, deadline time.Time) {
 	do := func(name, q string, vars map[string]any, out any) bool {
-		start := time.Now()
-		err := b.gql(ctx, b.token, q, vars, out)
-		w.lat = append(w.lat, time.Since(start))
+		took, err := b.timedGQL(ctx, b.token, q, vars, out)
+		w.lat = append(w.lat, took)
 		if err != nil {
 			w.errs++
 			return false

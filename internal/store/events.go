@@ -238,7 +238,7 @@ func keyset(w *where, b *audit.Bound, descending bool) {
 // listQuery builds one keyset scan. Several actions become a UNION ALL of
 // one ordered, limited scan per action, each served by the action index; the
 // union is then merged and cut to the limit.
-func listQuery(q audit.Query) (string, []any) {
+func listQuery(d Dialect, q audit.Query) (string, []any) {
 	order := " ORDER BY occurred_at ASC, id ASC"
 	if q.Descending {
 		order = " ORDER BY occurred_at DESC, id DESC"
@@ -262,23 +262,41 @@ func listQuery(q audit.Query) (string, []any) {
 	var args []any
 	for i := range q.Filter.Actions {
 		sub, subArgs := branch(&q.Filter.Actions[i])
-		parts[i] = "SELECT * FROM (" + sub + ") b" + strconv.Itoa(i)
+		parts[i] = sub
 		args = append(args, subArgs...)
 	}
-	return strings.Join(parts, " UNION ALL ") + order + limit, args
+	return unionAll(d, parts) + order + limit, args
+}
+
+// unionAll joins ordered, limited SELECTs. MySQL takes them in parentheses,
+// which it runs as they are; SQLite only takes them as derived tables (on
+// MySQL those would be materialized into temporary tables first).
+func unionAll(d Dialect, parts []string) string {
+	var b strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		if d == MySQL {
+			b.WriteString("(" + p + ")")
+		} else {
+			b.WriteString("SELECT * FROM (" + p + ") u" + strconv.Itoa(i))
+		}
+	}
+	return b.String()
 }
 
 // ListEvents runs one keyset scan. With LookBehind, the page and a probe of
 // one row at or behind q.From (in the other direction) go to the database
 // as one UNION ALL, and the rows are told apart by their position.
 func (s *Events) ListEvents(ctx context.Context, q audit.Query) ([]audit.Event, bool, error) {
-	query, args := listQuery(q)
+	query, args := listQuery(s.c.db.dialect, q)
 	probing := q.LookBehind && q.From != nil
 	if probing {
 		probe := audit.Query{WorkspaceID: q.WorkspaceID, Filter: q.Filter, Descending: !q.Descending, Limit: 1,
 			From: &audit.Bound{Position: q.From.Position, Inclusive: true}}
-		pq, pargs := listQuery(probe)
-		query = "SELECT * FROM (" + query + ") page UNION ALL SELECT * FROM (" + pq + ") probe"
+		pq, pargs := listQuery(s.c.db.dialect, probe)
+		query = unionAll(s.c.db.dialect, []string{query, pq})
 		args = append(slices.Clip(args), pargs...)
 	}
 	out := make([]audit.Event, 0, q.Limit+1)

@@ -102,7 +102,7 @@ func (s *Events) StreamEvents(ctx context.Context, q audit.Query, fn func(*audit
 		&row.UserAgent, &row.RequestID}
 	for {
 		buf, batch = buf[:0], batch[:0]
-		query, args := listQuery(q)
+		query, args := listQuery(s.c.db.dialect, q)
 		err := s.c.run(ctx, false, func(db *gorm.DB) error {
 			rows, err := db.Raw(query, args...).Rows()
 			if err != nil {

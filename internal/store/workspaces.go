@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/auditlogd/auditlogd/internal/apperr"
 	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
@@ -126,23 +128,25 @@ func (s *Workspaces) WorkspacesOf(ctx context.Context, userID string) ([]workspa
 	return convert(rows, workspaceRow.toDomain), err
 }
 
-// GetAccess reads the plan and the user's role in one query.
+// GetAccess reads the plan and the user's role in one query. It runs on
+// every guarded request, so it scans by hand rather than by reflection.
 func (s *Workspaces) GetAccess(ctx context.Context, workspaceID, userID string) (workspace.Access, error) {
-	var rows []struct {
-		Plan string
-		Role *string
-	}
+	var plan string
+	var role *string
 	err := s.c.run(ctx, false, func(db *gorm.DB) error {
-		return db.Table("workspaces w").Select("w.plan, m.role").
-			Joins("LEFT JOIN memberships m ON m.workspace_id = w.id AND m.user_id = ?", userID).
-			Where("w.id = ?", workspaceID).Scan(&rows).Error
+		return db.Raw(`SELECT w.plan, m.role FROM workspaces w
+			LEFT JOIN memberships m ON m.workspace_id = w.id AND m.user_id = ? WHERE w.id = ?`, userID, workspaceID).
+			Row().Scan(&plan, &role)
 	})
-	if err != nil || len(rows) == 0 {
+	if errors.Is(err, apperr.ErrNotFound) {
+		return workspace.Access{}, nil
+	}
+	if err != nil {
 		return workspace.Access{}, err
 	}
-	acc := workspace.Access{Exists: true, Plan: workspace.Plan(rows[0].Plan)}
-	if rows[0].Role != nil {
-		r := workspace.Role(*rows[0].Role)
+	acc := workspace.Access{Exists: true, Plan: workspace.Plan(plan)}
+	if role != nil {
+		r := workspace.Role(*role)
 		acc.Role = &r
 	}
 	return acc, nil
