@@ -79,31 +79,78 @@ type streamedRow struct {
 	start, end [streamCols]int
 }
 
+// batch is one keyset batch of an export, read in full: the rows' bytes in
+// one buffer, and where each row's columns lie in it.
+type batch struct {
+	buf  []byte
+	rows []streamedRow
+	err  error
+}
+
 // StreamEvents runs q in keyset batches of q.Limit rows. Each batch is
-// scanned as raw bytes into one reused buffer and its statement finished
+// scanned as raw bytes into a reused buffer and its statement finished
 // before fn sees the rows, so that a slow reader of the export never keeps a
-// statement open past its deadline, nor a connection busy; memory stays
-// bounded by one batch.
+// statement open past its deadline, nor a connection busy. While fn works
+// through one batch, the next is read: the database and the encoder work at
+// the same time. Memory stays bounded by two batches.
 func (s *Events) StreamEvents(ctx context.Context, q audit.Query, fn func(*audit.Row) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	free := make(chan *batch, 2)
+	free <- &batch{buf: make([]byte, 0, 64<<10)}
+	free <- &batch{buf: make([]byte, 0, 64<<10)}
+	full := make(chan *batch, 1)
+	go s.readBatches(ctx, q, free, full)
+
+	var row audit.Row
+	cols := [streamCols]*[]byte{&row.ID, &row.Action, &row.ActorID, &row.ActorEmail, &row.ActorType,
+		&row.TargetType, &row.TargetID, &row.TargetLabel, &row.PreviousRole, &row.Role, &row.IPAddress,
+		&row.UserAgent, &row.RequestID}
+	for b := range full {
+		if b.err != nil {
+			return b.err
+		}
+		for _, r := range b.rows {
+			row.OccurredAtMs = r.ms
+			for i, c := range cols {
+				*c = nil
+				if r.start[i] >= 0 {
+					*c = b.buf[r.start[i]:r.end[i]:r.end[i]]
+				}
+			}
+			if err := fn(&row); err != nil {
+				return err
+			}
+		}
+		free <- b
+	}
+	return ctx.Err()
+}
+
+// readBatches reads q batch after batch into the buffers it takes from free
+// and hands them to full, until a batch is short, an error occurs (sent as
+// the last batch) or ctx ends. It closes full when it stops.
+func (s *Events) readBatches(ctx context.Context, q audit.Query, free <-chan *batch, full chan<- *batch) {
+	defer close(full)
 	var (
-		raw   [streamCols]sql.RawBytes
-		wsID  sql.RawBytes
-		ms    int64
-		buf   = make([]byte, 0, 64<<10)
-		batch []streamedRow
-		row   audit.Row
+		raw  [streamCols]sql.RawBytes
+		wsID sql.RawBytes
+		ms   int64
 	)
 	dest := []any{&raw[0], &wsID, &ms}
 	for i := 1; i < streamCols; i++ {
 		dest = append(dest, &raw[i])
 	}
-	cols := [streamCols]*[]byte{&row.ID, &row.Action, &row.ActorID, &row.ActorEmail, &row.ActorType,
-		&row.TargetType, &row.TargetID, &row.TargetLabel, &row.PreviousRole, &row.Role, &row.IPAddress,
-		&row.UserAgent, &row.RequestID}
 	for {
-		buf, batch = buf[:0], batch[:0]
+		var b *batch
+		select {
+		case b = <-free:
+		case <-ctx.Done():
+			return
+		}
+		b.buf, b.rows, b.err = b.buf[:0], b.rows[:0], nil
 		query, args := listQuery(s.c.db.dialect, q)
-		err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		b.err = s.c.run(ctx, false, func(db *gorm.DB) error {
 			rows, err := db.Raw(query, args...).Rows()
 			if err != nil {
 				return err
@@ -114,37 +161,29 @@ func (s *Events) StreamEvents(ctx context.Context, q audit.Query, fn func(*audit
 					return err
 				}
 				r := streamedRow{ms: ms}
-				for i, b := range raw {
+				for i, c := range raw {
 					r.start[i], r.end[i] = -1, -1
-					if b != nil {
-						r.start[i] = len(buf)
-						buf = append(buf, b...)
-						r.end[i] = len(buf)
+					if c != nil {
+						r.start[i] = len(b.buf)
+						b.buf = append(b.buf, c...)
+						r.end[i] = len(b.buf)
 					}
 				}
-				batch = append(batch, r)
+				b.rows = append(b.rows, r)
 			}
 			return rows.Err()
 		})
-		if err != nil {
-			return err
+		select {
+		case full <- b:
+		case <-ctx.Done():
+			return
 		}
-		for _, r := range batch {
-			row.OccurredAtMs = r.ms
-			for i, c := range cols {
-				*c = nil
-				if r.start[i] >= 0 {
-					*c = buf[r.start[i]:r.end[i]:r.end[i]]
-				}
-			}
-			if err := fn(&row); err != nil {
-				return err
-			}
+		if b.err != nil || len(b.rows) < q.Limit {
+			return
 		}
-		if len(batch) < q.Limit {
-			return nil
-		}
-		q.From = &audit.Bound{Position: audit.Position{OccurredAt: fromMs(row.OccurredAtMs), ID: string(row.ID)}}
+		last := b.rows[len(b.rows)-1]
+		id := string(b.buf[last.start[0]:last.end[0]]) // copied: b now belongs to the encoder
+		q.From = &audit.Bound{Position: audit.Position{OccurredAt: fromMs(last.ms), ID: id}}
 	}
 }
 
