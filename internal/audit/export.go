@@ -96,13 +96,14 @@ func (x *Exporter) Create(ctx context.Context, p *auth.Principal, workspaceID st
 	if p == nil || !p.IsUser() {
 		return Created{}, apperr.New(apperr.Unauthenticated, "sign in with a user token to export the audit log")
 	}
+	// Who may comes before what is asked, as the directives have it.
+	if err := x.access.CheckLogAccess(ctx, p.Subject, workspaceID); err != nil {
+		return Created{}, err
+	}
 	if !format.Valid() {
 		return Created{}, apperr.Invalid("input.format", "must be CSV or JSON")
 	}
 	if err := f.Validate(); err != nil {
-		return Created{}, err
-	}
-	if err := x.access.CheckLogAccess(ctx, p.Subject, workspaceID); err != nil {
 		return Created{}, err
 	}
 	var out Created

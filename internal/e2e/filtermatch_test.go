@@ -79,3 +79,32 @@ func TestAddMemberFindsExactlyThatAddress(t *testing.T) {
 		}
 	})
 }
+
+// TestGuardedMutationsCheckTheRoleBeforeTheInput: for mutations the role
+// check is the service's (see graph.enforcedByService); like the directive
+// it comes before the input is looked at, so a non-admin learns nothing from
+// the validation of what they sent.
+func TestGuardedMutationsCheckTheRoleBeforeTheInput(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		s := newServer(t, db, nil)
+		admin := s.newUser(t, "admin")
+		member := s.newUser(t, "member")
+		ws := s.newWorkspace(t, admin, "TEAMS")
+		s.addMember(t, admin, ws, member, "MEMBER")
+		for _, tc := range []struct {
+			name, query, code string
+			token            string
+		}{
+			{"member-bad-invite-email", `mutation($w: ID!) { createInviteLink(input: {workspaceId: $w, kind: EMAIL, email: "not an email"}) { token } }`, "FORBIDDEN", member.token},
+			{"member-bad-member-email", `mutation($w: ID!) { addMember(input: {workspaceId: $w, email: "nope"}) { role } }`, "FORBIDDEN", member.token},
+			{"member-bad-export-filter", `mutation($w: ID!) { exportAuditLog(input: {workspaceId: $w, format: CSV, filter: {since: "2026-02-01T00:00:00Z", until: "2026-01-01T00:00:00Z"}}) { url } }`, "FORBIDDEN", member.token},
+			{"admin-not-business-bad-export-filter", `mutation($w: ID!) { exportAuditLog(input: {workspaceId: $w, format: CSV, filter: {since: "2026-02-01T00:00:00Z", until: "2026-01-01T00:00:00Z"}}) { url } }`, "BUSINESS_PLAN_REQUIRED", admin.token},
+			{"admin-bad-invite-email", `mutation($w: ID!) { createInviteLink(input: {workspaceId: $w, kind: EMAIL, email: "not an email"}) { token } }`, "BAD_USER_INPUT", admin.token},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s.fails(t, tc.token, tc.query, map[string]any{"w": ws}, tc.code)
+			})
+		}
+	})
+}

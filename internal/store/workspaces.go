@@ -247,15 +247,20 @@ func (s *Workspaces) ListInvites(ctx context.Context, workspaceID string) ([]wor
 	return convert(rows, inviteRow.toDomain), err
 }
 
-// HasPendingEmailInvite reports whether a usable email invite for email exists.
-func (s *Workspaces) HasPendingEmailInvite(ctx context.Context, workspaceID, email string, now time.Time) (bool, error) {
-	var n int64
+// EmailInviteBlockers reports a pending email invite and an existing member
+// with that email, in one query.
+func (s *Workspaces) EmailInviteBlockers(ctx context.Context, workspaceID, email string, now time.Time) (bool, bool, error) {
+	var pending, member bool
 	err := s.c.run(ctx, false, func(db *gorm.DB) error {
-		return db.Model(&inviteRow{}).
-			Where("workspace_id = ? AND email = ? AND kind = ? AND deleted_at IS NULL AND used_at IS NULL", workspaceID, email, string(workspace.InviteEmail)).
-			Where("expires_at IS NULL OR expires_at > ?", now.UnixMilli()).Count(&n).Error
+		return db.Raw(`SELECT
+			EXISTS (SELECT 1 FROM invite_links WHERE workspace_id = ? AND email = ? AND kind = ?
+				AND deleted_at IS NULL AND used_at IS NULL AND (expires_at IS NULL OR expires_at > ?)),
+			EXISTS (SELECT 1 FROM users u JOIN memberships m ON m.user_id = u.id
+				WHERE u.email_key = ? AND m.workspace_id = ?)`,
+			workspaceID, email, string(workspace.InviteEmail), now.UnixMilli(), audit.MatchKey(email), workspaceID).
+			Row().Scan(&pending, &member)
 	})
-	return n > 0, err
+	return pending, member, err
 }
 
 // DeleteInvite marks an invite deleted.

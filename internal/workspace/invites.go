@@ -91,12 +91,13 @@ func (s *Service) CreateInvite(ctx context.Context, p *auth.Principal, in Create
 	if err != nil {
 		return CreatedInvite{}, err
 	}
-	if err := s.validateInvite(&in); err != nil {
-		return CreatedInvite{}, err
-	}
 	var out CreatedInvite
 	err = s.store.InTx(ctx, func(tx Store) error {
+		// Who may comes before what is asked, as the @admin directive has it.
 		if _, err := lockAsAdmin(ctx, tx, in.WorkspaceID, actor.Subject); err != nil {
+			return err
+		}
+		if err := s.validateInvite(&in); err != nil {
 			return err
 		}
 		now := s.clock()
@@ -121,24 +122,14 @@ func (s *Service) CreateInvite(ctx context.Context, p *auth.Principal, in Create
 // checkInvitable refuses an email invite for someone who is already a member
 // or already has a pending invite: both would only confuse the invitee.
 func checkInvitable(ctx context.Context, tx Store, workspaceID, email string, now time.Time) error {
-	pending, err := tx.HasPendingEmailInvite(ctx, workspaceID, email, now)
-	if err != nil {
+	pending, member, err := tx.EmailInviteBlockers(ctx, workspaceID, email, now)
+	switch {
+	case err != nil:
 		return err
-	}
-	if pending {
-		return apperr.New(apperr.Conflict, "%s already has a pending invite to this workspace", email)
-	}
-	u, err := tx.FindUserByEmail(ctx, email)
-	if errors.Is(err, apperr.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if _, err := tx.GetMembership(ctx, workspaceID, u.ID); err == nil {
+	case member:
 		return apperr.New(apperr.Conflict, "%s is already a member of this workspace", email)
-	} else if !errors.Is(err, apperr.ErrNotFound) {
-		return err
+	case pending:
+		return apperr.New(apperr.Conflict, "%s already has a pending invite to this workspace", email)
 	}
 	return nil
 }

@@ -35,16 +35,17 @@ func (s *Service) AddMember(ctx context.Context, p *auth.Principal, workspaceID,
 	if err != nil {
 		return Membership{}, err
 	}
-	if !role.Valid() {
-		return Membership{}, apperr.Invalid("input.role", "unknown role %q", string(role))
-	}
-	email, err = normalizeEmail("input.email", email)
-	if err != nil {
-		return Membership{}, err
-	}
 	var m Membership
 	err = s.store.InTx(ctx, func(tx Store) error {
+		// Who may comes before what is asked, as the @admin directive has it.
 		if _, err := lockAsAdmin(ctx, tx, workspaceID, actor.Subject); err != nil {
+			return err
+		}
+		if !role.Valid() {
+			return apperr.Invalid("input.role", "unknown role %q", string(role))
+		}
+		email, err := normalizeEmail("input.email", email)
+		if err != nil {
 			return err
 		}
 		u, err := tx.FindUserByEmail(ctx, email)

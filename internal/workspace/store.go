@@ -56,8 +56,10 @@ type Store interface {
 	FindInviteByTokenHash(ctx context.Context, hash []byte) (Invite, error)
 	// ListInvites returns the workspace's invites that are not deleted, newest first.
 	ListInvites(ctx context.Context, workspaceID string) ([]Invite, error)
-	// HasPendingEmailInvite reports whether a usable email invite for email exists.
-	HasPendingEmailInvite(ctx context.Context, workspaceID, email string, now time.Time) (bool, error)
+	// EmailInviteBlockers reports, in one query, whether a usable email
+	// invite for email exists in the workspace, and whether a user with that
+	// email is already a member.
+	EmailInviteBlockers(ctx context.Context, workspaceID, email string, now time.Time) (pending, member bool, err error)
 	DeleteInvite(ctx context.Context, id string, at time.Time) error
 	// RecordAcceptance counts one acceptance, and for an email invite marks it
 	// used; it reports false if an email invite was used meanwhile.
