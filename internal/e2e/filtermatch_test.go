@@ -94,7 +94,7 @@ func TestGuardedMutationsCheckTheRoleBeforeTheInput(t *testing.T) {
 		s.addMember(t, admin, ws, member, "MEMBER")
 		for _, tc := range []struct {
 			name, query, code string
-			token            string
+			token             string
 		}{
 			{"member-bad-invite-email", `mutation($w: ID!) { createInviteLink(input: {workspaceId: $w, kind: EMAIL, email: "not an email"}) { token } }`, "FORBIDDEN", member.token},
 			{"member-bad-member-email", `mutation($w: ID!) { addMember(input: {workspaceId: $w, email: "nope"}) { role } }`, "FORBIDDEN", member.token},
