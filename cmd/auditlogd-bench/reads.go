@@ -42,6 +42,8 @@ type readCase struct {
 	args  []any
 	iters int
 	note  string
+	// count: the SQL returns one number, which must equal the API's totalCount.
+	count bool
 }
 
 type page struct {
@@ -138,10 +140,10 @@ func (b *bench) reads(ctx context.Context, rep *report) error {
 			sql: keysetSQL("", false), args: []any{ws, since, deep.at.UnixMilli(), deep.at.UnixMilli(), deep.id}},
 		{name: "totalCount, unfiltered", query: `query($w: ID!) { auditLog(workspaceId: $w, first: 1) { totalCount } }`, vars: map[string]any{"w": ws},
 			sql: `SELECT COUNT(*) FROM audit_events WHERE workspace_id = ? AND occurred_at >= ?`, args: []any{ws, since}, iters: 5,
-			note: "SQL side: a plain COUNT(*), 5 samples"},
+			note: "SQL side: a plain COUNT(*), 5 samples", count: true},
 		{name: "totalCount, one action", query: `query($w: ID!) { auditLog(workspaceId: $w, first: 1, filter: {actions: [MEMBER_ADDED]}) { totalCount } }`, vars: map[string]any{"w": ws},
 			sql: `SELECT COUNT(*) FROM audit_events WHERE workspace_id = ? AND occurred_at >= ? AND action = 'MEMBER_ADDED'`, args: []any{ws, since}, iters: 5,
-			note: "SQL side: a plain COUNT(*), 5 samples"},
+			note: "SQL side: a plain COUNT(*), 5 samples", count: true},
 	}
 	for _, c := range cases {
 		r, err := b.measureRead(ctx, c)
@@ -185,6 +187,23 @@ func (b *bench) measureRead(ctx context.Context, c readCase) (readResult, error)
 	r := readResult{Name: c.name, Samples: n, Rows: len(p.AuditLog.Edges), P50: api.pct(.5), P95: api.pct(.95), P99: api.pct(.99),
 		SQLP50: raw.pct(.5), SQLP95: raw.pct(.95), SQLP99: raw.pct(.99), Note: c.note, SQL: strings.Join(strings.Fields(c.sql), " ")}
 	r.Explain, _ = b.explain(ctx, c.sql, c.args)
+	if c.count {
+		// Exactness: the API's count against a plain COUNT of the same window,
+		// taken back to back (nothing writes to this workspace meanwhile).
+		var want int
+		if err := b.db.QueryRowContext(ctx, c.sql, c.args...).Scan(&want); err != nil {
+			return r, err
+		}
+		if err := b.gql(ctx, b.token, c.query, c.vars, &p); err != nil {
+			return r, err
+		}
+		r.Rows = p.AuditLog.TotalCount
+		verdict := "exact"
+		if p.AuditLog.TotalCount != want {
+			verdict = "NOT EXACT"
+		}
+		r.Note += fmt.Sprintf("; totalCount %d, COUNT(*) %d: %s", p.AuditLog.TotalCount, want, verdict)
+	}
 	if r.SQLP50 > 0 {
 		r.Ratio = r.P50 / r.SQLP50
 	}
