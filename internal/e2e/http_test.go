@@ -44,7 +44,7 @@ func TestHTTPSurface(t *testing.T) {
 		admin := s.newUser(t, "admin")
 		ws := s.newWorkspace(t, admin, "FREE")
 		s.post(t, admin.token, `query NamedRead($w: ID!) { auditLog(workspaceId: $w) { totalCount } }`, map[string]any{"w": ws}) // BUSINESS_PLAN_REQUIRED
-		s.post(t, "", `query Anonymous { viewer { id } }`, nil)                                                                     // UNAUTHENTICATED
+		s.post(t, "", `query Anonymous { viewer { id } }`, nil)                                                                  // UNAUTHENTICATED
 		s.post(t, admin.token, `query { viewer { id } }`, nil, withHeader("X-Request-Id", "client-chosen"))
 
 		_, _, metrics := get(t, s.srv.URL+"/metrics")
