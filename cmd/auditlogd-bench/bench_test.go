@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditlogd/auditlogd/internal/app"
+	"github.com/auditlogd/auditlogd/internal/config"
+	"github.com/auditlogd/auditlogd/internal/seed"
+	"github.com/auditlogd/auditlogd/internal/store"
+	"github.com/auditlogd/auditlogd/internal/testenv"
+)
+
+const testSecret = "bench-test-secret-0123456789abcdefghijklmnopqrstuvwxyz"
+
+// TestBenchReportsWhatItMeasured runs every suite of the bench, briefly,
+// against a server on a seeded MariaDB database, and checks that the report
+// holds a measurement for each case: latencies and their SQL counterpart for
+// every read, an exact count, both exports with their floor and memory, and
+// writes whose events were all found.
+func TestBenchReportsWhatItMeasured(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seeds 52,000 events")
+	}
+	db := testenv.MySQL(t)
+	ctx := context.Background()
+	st, err := store.Open(ctx, db.URL, store.Options{QueryTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const events = 52000 // page 1,000 needs 49,950 before it
+	res, err := seed.Run(ctx, st.Bulk(), seed.Options{Workspaces: 1, Events: events, AdminSub: "bench-admin",
+		AdminEmail: "bench@example.com", Now: time.Now(), Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	srv := httptest.NewUnstartedServer(nil)
+	vars := map[string]string{"AUDITLOG_DATABASE_URL": db.URL, "AUDITLOG_JWT_SECRET": testSecret, "AUDITLOG_EXPORT_SECRET": testSecret,
+		"AUDITLOG_RATE_LIMIT_RPS": "0", "AUDITLOG_PUBLIC_URL": "http://" + srv.Listener.Addr().String()}
+	cfg, err := config.Load(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srv.Config.Handler = a.Handler
+	srv.Start()
+	defer srv.Close()
+
+	var out, errOut bytes.Buffer
+	err = run(ctx, []string{"--url", srv.URL, "--database-url", db.URL, "--jwt-secret", testSecret,
+		"--workspace", res.Largest, "--server-pid", strconv.Itoa(os.Getpid()), "--suite", "all",
+		"--iterations", "5", "--clients", "2", "--write-time", "2s", "--json"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, errOut.String())
+	}
+	var rep report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, out.String())
+	}
+	if len(rep.Reads) != 10 {
+		t.Fatalf("%d reads in the report, want 10", len(rep.Reads))
+	}
+	for _, r := range rep.Reads {
+		if r.Samples != 5 || r.P50 <= 0 || r.P99 < r.P50 || r.SQLP50 <= 0 || r.SQL == "" || !strings.Contains(r.Explain, "audit_events") {
+			t.Errorf("read %q: %+v", r.Name, r)
+		}
+		if strings.HasPrefix(r.Name, "totalCount") {
+			if !strings.Contains(r.Note, ": exact") || r.Rows == 0 {
+				t.Errorf("read %q: count not shown exact: %q", r.Name, r.Note)
+			}
+		} else if r.Rows != 50 && !(strings.Contains(r.Name, "rare") && r.Rows > 0 && r.Rows <= 50) {
+			t.Errorf("read %q returned %d rows, want a page of 50", r.Name, r.Rows)
+		}
+	}
+	if len(rep.Exports) != 2 {
+		t.Fatalf("%d exports in the report, want CSV and JSON", len(rep.Exports))
+	}
+	for _, x := range rep.Exports {
+		if x.Rows < events || x.RowsPerSec <= 0 || x.FloorRowsPerSec <= 0 || x.OfFloor <= 0 || x.PeakRSSMiB <= 0 {
+			t.Errorf("export %s: %+v", x.Format, x)
+		}
+	}
+	if rep.FloorRows < events {
+		t.Errorf("the floor read %d rows, want at least %d", rep.FloorRows, events)
+	}
+	w := rep.Writes
+	if w == nil || w.Mutations == 0 || w.PerSec <= 0 || w.Errors != 0 || w.EventsFound != w.EventsExpected {
+		t.Errorf("writes: %+v", w)
+	}
+}
