@@ -32,7 +32,7 @@ func TestSeedIsValidAndComplete(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := time.Now().UTC()
-		const workspaces, events = 6, 20000
+		const workspaces, events = 6, 10000
 		res, err := seed.Run(ctx, db.Bulk(), seed.Options{Workspaces: workspaces, Events: events, AdminSub: "bench-admin",
 			AdminEmail: "bench@example.com", Window: 90 * 24 * time.Hour, Now: now, Workers: 2, Batch: 1000, Seed: 7})
 		if err != nil {
