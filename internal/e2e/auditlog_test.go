@@ -491,7 +491,7 @@ func TestAuditLogPagingWhileEventsArrive(t *testing.T) {
 					cursor = next
 					// New events between pages: some in the same instant, some later.
 					if page%2 == 1 {
-						s.clock.advance(3 * time.Minute)
+						s.clock.Advance(3 * time.Minute)
 					}
 					id, _ := h.invite(fx.admin, "", "MEMBER")
 					h.deleteInvite(fx.admin, id, false)
@@ -560,19 +560,19 @@ func TestAuditLogRetentionWindow(t *testing.T) {
 		h.add(admin, u1, "MEMBER")
 		oldInvite, _ := h.invite(admin, "", "MEMBER")
 		oldCursor := *s.auditLog(t, admin.token, h.ws, map[string]any{"last": 1}).PageInfo.EndCursor
-		s.clock.advance(11 * time.Hour)
+		s.clock.Advance(11 * time.Hour)
 		h.setRole(admin, u1, "MEMBER", "ADMIN")
 		h.add(u1, u2, "MEMBER")
 		expired := len(h.want)
-		s.clock.advance(2 * time.Hour)
+		s.clock.Advance(2 * time.Hour)
 		h.deleteInvite(admin, oldInvite, false)
 		h.setRole(u1, u2, "MEMBER", "ADMIN")
 		h.add(admin, u3, "ADMIN")
-		s.clock.advance(17 * time.Hour)
+		s.clock.Advance(17 * time.Hour)
 		mail, token := h.invite(u2, u4.email, "MEMBER")
 		h.accept(u4, mail, token, "MEMBER", true)
 		h.remove(u3, u2, "ADMIN")
-		s.clock.advance(30 * time.Hour)
+		s.clock.Advance(30 * time.Hour)
 		h.setRole(admin, u4, "MEMBER", "ADMIN")
 		h.remove(u4, u1, "ADMIN")
 

@@ -178,33 +178,33 @@ func (h *bHistory) round(name string) bRound {
 	u1, u2, u3 := bUser(h.t, s, name+"-ann"), bUser(h.t, s, name+"-ben"), bUser(h.t, s, name+"-cat")
 	u4, u5 := bUser(h.t, s, name+"-dan"), bUser(h.t, s, name+"-eve")
 
-	s.clock.advance(50 * time.Minute)
+	s.clock.Advance(50 * time.Minute)
 	pub, pubToken := h.invite(a, "", "MEMBER")
-	s.clock.advance(7 * time.Minute)
+	s.clock.Advance(7 * time.Minute)
 	h.accept(u1, pub, pubToken, "MEMBER", false)
-	s.clock.advance(63 * time.Minute)
+	s.clock.Advance(63 * time.Minute)
 	h.accept(u2, pub, pubToken, "MEMBER", false)
 
-	s.clock.advance(131 * time.Minute)
+	s.clock.Advance(131 * time.Minute)
 	mail, mailToken := h.invite(a, strings.ToUpper(u3.email), "ADMIN")
-	s.clock.advance(17 * time.Minute)
+	s.clock.Advance(17 * time.Minute)
 	h.accept(u3, mail, mailToken, "ADMIN", true)
 	h.add(u3, u4, "MEMBER")
 
-	s.clock.advance(3 * time.Hour)
+	s.clock.Advance(3 * time.Hour)
 	h.setRole(a, u1, "MEMBER", "ADMIN")
 	h.setRole(u3, u4, "MEMBER", "ADMIN")
 	h.setRole(a, u4, "ADMIN", "MEMBER")
 	dropped, _ := h.invite(u1, u5.email, "MEMBER")
-	s.clock.advance(41 * time.Minute)
+	s.clock.Advance(41 * time.Minute)
 	h.deleteInvite(a, dropped, true)
 	h.deleteInvite(u3, pub, false)
 
-	s.clock.advance(4 * time.Hour)
+	s.clock.Advance(4 * time.Hour)
 	h.remove(a, u2, "MEMBER")
 	h.add(a, u5, "ADMIN")
 	h.remove(u1, u5, "ADMIN")
-	s.clock.advance(14 * time.Hour)
+	s.clock.Advance(14 * time.Hour)
 	return bRound{users: [5]user{u1, u2, u3, u4, u5}, public: pub, email: mail, dropped: dropped}
 }
 

@@ -318,8 +318,8 @@ func TestErrorCodes(t *testing.T) {
 			return map[string]any{"t": deleted(t, f).Token}
 		}, code: "NOT_FOUND"},
 		{name: "accept-expired-token-not-found", token: outsider, query: aAcceptQuery, vars: func(t *testing.T, f *aErrFixture) map[string]any {
-			inv := invite(t, f, "PUBLIC", "", audit.FormatTime(f.s.clock.now().Add(time.Minute)))
-			f.s.clock.advance(2 * time.Minute)
+			inv := invite(t, f, "PUBLIC", "", audit.FormatTime(f.s.clock.Now().Add(time.Minute)))
+			f.s.clock.Advance(2 * time.Minute)
 			return map[string]any{"t": inv.Token}
 		}, code: "NOT_FOUND"},
 		{name: "accept-used-email-token-not-found", token: func(*aErrFixture) string { return usedUser.token }, query: aAcceptQuery,
@@ -370,7 +370,7 @@ func TestErrorCodes(t *testing.T) {
 		{name: "email-invite-with-display-name", token: admin, query: aCreateInviteQuery, vars: inviteVars(biz, "EMAIL", "Bob <bob@example.com>", "", ""), code: "BAD_USER_INPUT"},
 		{name: "public-invite-with-email", token: admin, query: aCreateInviteQuery, vars: inviteVars(biz, "PUBLIC", "someone@example.com", "", ""), code: "BAD_USER_INPUT"},
 		{name: "invite-expiring-in-the-past", token: admin, query: aCreateInviteQuery, vars: func(_ *testing.T, f *aErrFixture) map[string]any {
-			return aInviteVars(f.biz, "PUBLIC", "", "", audit.FormatTime(f.s.clock.now().Add(-time.Hour)))
+			return aInviteVars(f.biz, "PUBLIC", "", "", audit.FormatTime(f.s.clock.Now().Add(-time.Hour)))
 		}, code: "BAD_USER_INPUT"},
 		{name: "invite-with-bad-time-literal", token: admin, query: aCreateInviteQuery, vars: inviteVars(biz, "PUBLIC", "", "", "tomorrow"), code: "BAD_USER_INPUT"},
 		// BAD_USER_INPUT: workspaces and filters.

@@ -362,31 +362,31 @@ func xNewFixture(t *testing.T, s *server) *xFixture {
 	f.admin, f.admin2 = xUser(t, s, "admin"), xUser(t, s, "admin2")
 	f.u1, f.u2, f.u3, f.u4 = xUser(t, s, "u1"), xUser(t, s, "u2"), xUser(t, s, "u3"), xUser(t, s, "u4")
 	f.ws = s.newWorkspace(t, f.admin, "BUSINESS")
-	s.clock.advance(time.Hour)
+	s.clock.Advance(time.Hour)
 	s.addMember(t, f.admin, f.ws, f.u1, "MEMBER")
 	s.addMember(t, f.admin, f.ws, f.admin2, "ADMIN")
-	s.clock.advance(2 * time.Hour)
+	s.clock.Advance(2 * time.Hour)
 	id, tok := xInvite(t, s, f.admin2, f.ws, f.u2.email, "ADMIN")
 	f.mailLink = id
 	xDo(t, s, f.u2.token, xAcceptQuery, map[string]any{"t": tok}, withHeader("User-Agent", "Mozilla/5.0 (u2; phone)"))
-	s.clock.advance(30 * time.Minute)
+	s.clock.Advance(30 * time.Minute)
 	id, tok = xInvite(t, s, f.admin, f.ws, "", "MEMBER")
 	f.publicLink = id
 	xDo(t, s, f.u3.token, xAcceptQuery, map[string]any{"t": tok})
-	s.clock.advance(7 * time.Second)
+	s.clock.Advance(7 * time.Second)
 	xDo(t, s, f.u4.token, xAcceptQuery, map[string]any{"t": tok})
-	s.clock.advance(3 * time.Hour)
+	s.clock.Advance(3 * time.Hour)
 	xSetRole(t, s, f.admin2, f.ws, f.u1, "ADMIN")
 	xRemove(t, s, f.admin2, f.ws, f.u3)
-	s.clock.advance(time.Hour)
+	s.clock.Advance(time.Hour)
 	xDo(t, s, f.admin.token, xDeleteInviteQuery, map[string]any{"w": f.ws, "id": f.publicLink})
 	other, _ := xInvite(t, s, f.admin2, f.ws, "nobody.yet@example.com", "MEMBER")
 	xDo(t, s, f.admin2.token, xDeleteInviteQuery, map[string]any{"w": f.ws, "id": other})
-	s.clock.advance(10 * time.Minute)
+	s.clock.Advance(10 * time.Minute)
 	f.firstExport = xExportLog(t, s, f.admin, f.ws, "CSV", nil)
-	s.clock.advance(time.Hour)
+	s.clock.Advance(time.Hour)
 	xSetRole(t, s, f.u1, f.ws, f.u2, "MEMBER")
-	s.clock.advance(time.Minute)
+	s.clock.Advance(time.Minute)
 	f.all = s.allEvents(t, f.admin.token, f.ws, nil)
 	return f
 }
@@ -529,9 +529,9 @@ func TestExportURLAndExpiry(t *testing.T) {
 				}
 				admin := xUser(t, s, "admin")
 				ws := s.newWorkspace(t, admin, "BUSINESS")
-				start := s.clock.now()
+				start := s.clock.Now()
 				ex := xExportLog(t, s, admin, ws, "JSON", nil)
-				end := s.clock.now()
+				end := s.clock.Now()
 
 				exp, err := time.Parse(time.RFC3339Nano, ex.ExpiresAt)
 				if err != nil || !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`).MatchString(ex.ExpiresAt) {
@@ -557,7 +557,7 @@ func TestExportURLAndExpiry(t *testing.T) {
 				xCheckFile(t, "JSON", first, s.allEvents(t, admin.token, ws, map[string]any{"actions": []string{"MEMBER_ADDED"}}))
 
 				// Fetched again and again until it expires, always the same bytes.
-				s.clock.advance(exp.Sub(s.clock.now()) - 3*time.Second)
+				s.clock.Advance(exp.Sub(s.clock.Now()) - 3*time.Second)
 				for i := range 3 {
 					again := fetch(t, ex.URL)
 					if again.Status != http.StatusOK {
@@ -567,9 +567,9 @@ func TestExportURLAndExpiry(t *testing.T) {
 						t.Errorf("download %d differs from the first:\n%s\n---\n%s", i+2, first.Body, again.Body)
 					}
 				}
-				s.clock.advance(3 * time.Second)
+				s.clock.Advance(3 * time.Second)
 				for _, at := range []time.Duration{0, time.Second, 24 * time.Hour} {
-					s.clock.advance(at)
+					s.clock.Advance(at)
 					gone := fetch(t, ex.URL)
 					if gone.Status != http.StatusGone {
 						t.Errorf("download at expiry + %v: status %d, want 410: %s", at, gone.Status, gone.Body)
@@ -580,7 +580,7 @@ func TestExportURLAndExpiry(t *testing.T) {
 				}
 				// An expired URL cannot be extended by changing expires.
 				_, sig := xURLParams(t, ex.URL)
-				later := strconv.FormatInt(s.clock.now().Add(time.Hour).Unix(), 10)
+				later := strconv.FormatInt(s.clock.Now().Add(time.Hour).Unix(), 10)
 				if f := fetch(t, xWithQuery(t, ex.URL, "", "expires="+later+"&signature="+sig)); f.Status != http.StatusForbidden {
 					t.Errorf("expired URL with a later expires: status %d, want 403", f.Status)
 				}
@@ -600,7 +600,7 @@ func TestExportIsASnapshot(t *testing.T) {
 		admin, a, b, c := xUser(t, s, "admin"), xUser(t, s, "a"), xUser(t, s, "b"), xUser(t, s, "c")
 		ws := s.newWorkspace(t, admin, "BUSINESS")
 		s.addMember(t, admin, ws, a, "MEMBER")
-		s.clock.advance(time.Minute)
+		s.clock.Advance(time.Minute)
 		wantCSV := s.allEvents(t, admin.token, ws, nil)
 		csvEx := xExportLog(t, s, admin, ws, "CSV", nil)
 		wantJSON := s.allEvents(t, admin.token, ws, nil) // holds the CSV export's event
@@ -608,14 +608,14 @@ func TestExportIsASnapshot(t *testing.T) {
 
 		// New events: in the same instant as the exports and later.
 		s.addMember(t, admin, ws, b, "ADMIN")
-		s.clock.advance(time.Minute)
+		s.clock.Advance(time.Minute)
 		xSetRole(t, s, b, ws, a, "ADMIN")
 		xInvite(t, s, a, ws, "", "MEMBER")
 		csv1, json1 := xDownload(t, csvEx), xDownload(t, jsonEx)
 		xCheckFile(t, "CSV", csv1, wantCSV)
 		xCheckFile(t, "JSON", json1, wantJSON)
 
-		s.clock.advance(5 * time.Minute)
+		s.clock.Advance(5 * time.Minute)
 		s.addMember(t, b, ws, c, "MEMBER")
 		xRemove(t, s, a, ws, b)
 		csv2, json2 := xDownload(t, csvEx), xDownload(t, jsonEx)
@@ -713,7 +713,7 @@ func TestExportRefusesChangedURLs(t *testing.T) {
 		t.Run("validly-signed-unknown-export-is-404", func(t *testing.T) {
 			t.Parallel()
 			signer := audit.NewURLSigner(s.app.Config.ExportSecret, s.app.Config.PublicURL)
-			unknown := signer.URL(audit.NewID(s.clock.now()), s.clock.now().Add(10*time.Minute))
+			unknown := signer.URL(audit.NewID(s.clock.Now()), s.clock.Now().Add(10*time.Minute))
 			if f := xGet(t, unknown); f.Status != http.StatusNotFound {
 				t.Errorf("GET %s: status %d, want 404: %s", unknown, f.Status, f.Body)
 			}
@@ -891,7 +891,7 @@ func TestExportURLNeverReachesTheLog(t *testing.T) {
 		}
 		xSetRole(t, s, admin, ws, member, "MEMBER")
 		xGet(t, exports[1].URL) // 403: no longer an admin
-		s.clock.advance(time.Hour)
+		s.clock.Advance(time.Hour)
 		xGet(t, exports[0].URL) // 410
 
 		logs := s.logs.String()

@@ -10,10 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/auditlogd/auditlogd/internal/app"
 	"github.com/auditlogd/auditlogd/internal/auth"
@@ -23,51 +21,14 @@ import (
 
 const testSecret = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 
-// clock is a test clock: real time plus an offset the test can advance, so
-// that events can be spread over days without waiting.
-type clock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.offset += d
-	c.mu.Unlock()
-}
-
 // server is a running auditlogd on a fresh database.
 type server struct {
 	t     testing.TB
 	db    testenv.DB
 	app   *app.App
 	srv   *httptest.Server
-	clock *clock
-	logs  *syncBuffer
-}
-
-// syncBuffer collects the server's JSON log lines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	clock *testenv.Clock
+	logs  *testenv.LogBuffer
 }
 
 // newServer starts auditlogd on db with the given extra environment.
@@ -82,7 +43,7 @@ func newServer(t testing.TB, db testenv.DB, env map[string]string) *server {
 	for k, v := range env {
 		vars[k] = v
 	}
-	s := &server{t: t, db: db, clock: &clock{}, logs: &syncBuffer{}}
+	s := &server{t: t, db: db, clock: &testenv.Clock{}, logs: &testenv.LogBuffer{}}
 	s.srv = httptest.NewUnstartedServer(nil)
 	if _, ok := env["AUDITLOG_PUBLIC_URL"]; !ok {
 		vars["AUDITLOG_PUBLIC_URL"] = "http://" + s.srv.Listener.Addr().String()
@@ -92,7 +53,7 @@ func newServer(t testing.TB, db testenv.DB, env map[string]string) *server {
 		t.Fatalf("config: %v", err)
 	}
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.New(context.Background(), cfg, log, app.Options{Now: s.clock.now})
+	a, err := app.New(context.Background(), cfg, log, app.Options{Now: s.clock.Now})
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}

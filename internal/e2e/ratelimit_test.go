@@ -83,11 +83,11 @@ func TestRateLimitPerUser(t *testing.T) {
 		// The bucket refills at the configured rate.
 		// (Real time passes too, so allow for a fraction of a token more.)
 		viewer := func() *response { return s.post(t, alice.token, `{ viewer { id } }`, nil) }
-		s.clock.advance(time.Second)
+		s.clock.Advance(time.Second)
 		if n, r := hUntilLimited(t, 20, viewer); n < 2 || n > 3 || r == nil {
 			t.Errorf("a second later, %d requests passed before a 429, want 2", n)
 		}
-		s.clock.advance(5 * time.Second)
+		s.clock.Advance(5 * time.Second)
 		if n, _ := hUntilLimited(t, 20, viewer); n < 10 || n > 11 {
 			t.Errorf("after 5 s, %d requests passed before a 429, want a full burst of 10", n)
 		}
@@ -293,7 +293,7 @@ func TestRateLimitFailedInviteAttempts(t *testing.T) {
 			}
 			// Once the window has passed (the server's clock), the valid token
 			// works.
-			s.clock.advance(61 * time.Second)
+			s.clock.Advance(61 * time.Second)
 			if r := hAccept(t, s, guesser, link, "203.0.113.11"); r.Status != http.StatusOK || len(r.Errors) > 0 {
 				t.Fatalf("after the window: status %d: %s", r.Status, r.Raw)
 			}
@@ -321,7 +321,7 @@ func TestRateLimitFailedInviteAttempts(t *testing.T) {
 			if r := hAccept(t, s, fourth, link, "198.51.100.50"); r.Status != http.StatusOK || len(r.Errors) > 0 {
 				t.Errorf("from another address: status %d: %s", r.Status, r.Raw)
 			}
-			s.clock.advance(61 * time.Second)
+			s.clock.Advance(61 * time.Second)
 			hWantNotFound(t, hAccept(t, s, s.newUser(t, "later"), hInviteToken(), addr))
 		})
 

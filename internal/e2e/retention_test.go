@@ -87,10 +87,10 @@ func TestRetentionHidesOldEventsAtOnceAndPruneDeletesThem(t *testing.T) {
 		old := s.allEvents(t, admin.token, ws, nil)
 		oldOther := s.allEvents(t, admin2.token, otherWS, nil)
 
-		s.clock.advance(40 * time.Minute)
+		s.clock.Advance(40 * time.Minute)
 		s.addMember(t, u1, ws, u2, "MEMBER") // 30 minutes old at the check
 		xInvite(t, s, admin, ws, u3.email, "ADMIN")
-		s.clock.advance(30 * time.Minute) // the old events are now 70 minutes old
+		s.clock.Advance(30 * time.Minute) // the old events are now 70 minutes old
 		xSetRole(t, s, admin, ws, u2, "ADMIN")
 
 		all := s.allEvents(t, admin.token, ws, nil)
@@ -139,7 +139,7 @@ func TestRetentionHidesOldEventsAtOnceAndPruneDeletesThem(t *testing.T) {
 		}
 
 		// Still in the database until the prune.
-		cutoff := s.clock.now().Add(-time.Hour).UnixMilli()
+		cutoff := s.clock.Now().Add(-time.Hour).UnixMilli()
 		stored := xCount(t, s, "SELECT COUNT(*) FROM audit_events WHERE occurred_at < ?", cutoff)
 		if stored != len(old)+len(oldOther) {
 			t.Fatalf("%d old events in the database before the prune, want %d", stored, len(old)+len(oldOther))
@@ -233,7 +233,7 @@ func TestRetentionPruneDeletesExpiredExportRecords(t *testing.T) {
 		admin := xUser(t, s, "admin")
 		ws := s.newWorkspace(t, admin, "BUSINESS")
 		expired := []xExport{xExportLog(t, s, admin, ws, "CSV", nil), xExportLog(t, s, admin, ws, "JSON", nil)}
-		s.clock.advance(3 * time.Hour)
+		s.clock.Advance(3 * time.Hour)
 		live := xExportLog(t, s, admin, ws, "CSV", nil)
 		if n := xCount(t, s, "SELECT COUNT(*) FROM audit_exports"); n != 3 {
 			t.Fatalf("%d export records, want 3", n)
@@ -338,17 +338,17 @@ func TestRetentionPruneLosesNothingOfConcurrentWriters(t *testing.T) {
 		// More than one prune batch (10,000) in the writers' workspace, and
 		// some in another.
 		const oldHere, oldThere = 10_321, 600
-		oldEnd := s.clock.now().Add(-2 * time.Hour)
+		oldEnd := s.clock.Now().Add(-2 * time.Hour)
 		xOldEvents(t, s, ws, admins[0].id, oldEnd, oldHere)
 		xOldEvents(t, s, otherWS, admins[1].id, oldEnd, oldThere)
-		if n := xCount(t, s, "SELECT COUNT(*) FROM audit_events WHERE occurred_at < ?", s.clock.now().Add(-time.Hour).UnixMilli()); n != oldHere+oldThere {
+		if n := xCount(t, s, "SELECT COUNT(*) FROM audit_events WHERE occurred_at < ?", s.clock.Now().Add(-time.Hour).UnixMilli()); n != oldHere+oldThere {
 			t.Fatalf("%d old events written, want %d", n, oldHere+oldThere)
 		}
 		if n := xTotalCount(t, s, admins[0].token, ws, nil); n != len(setup) {
 			t.Fatalf("totalCount %d with the old events in, want %d: they must be invisible", n, len(setup))
 		}
 		oldCounters := "SELECT COUNT(*) FROM audit_event_counts WHERE hour_start + 3600000 <= ?"
-		if n := xCount(t, s, oldCounters, s.clock.now().Add(-time.Hour).UnixMilli()); n == 0 {
+		if n := xCount(t, s, oldCounters, s.clock.Now().Add(-time.Hour).UnixMilli()); n == 0 {
 			t.Fatalf("the old events have no hourly counters")
 		}
 
@@ -410,10 +410,10 @@ func TestRetentionPruneLosesNothingOfConcurrentWriters(t *testing.T) {
 		if diff := cmp.Diff([]int64{oldHere + oldThere, 0, 0, 0, 0, 0}, pruned); diff != "" {
 			t.Errorf("events deleted by each prune run (-want +got):\n%s", diff)
 		}
-		if n := xCount(t, s, "SELECT COUNT(*) FROM audit_events WHERE occurred_at < ?", s.clock.now().Add(-time.Hour).UnixMilli()); n != 0 {
+		if n := xCount(t, s, "SELECT COUNT(*) FROM audit_events WHERE occurred_at < ?", s.clock.Now().Add(-time.Hour).UnixMilli()); n != 0 {
 			t.Errorf("%d old events are left", n)
 		}
-		if n := xCount(t, s, oldCounters, s.clock.now().Add(-time.Hour).UnixMilli()); n != 0 {
+		if n := xCount(t, s, oldCounters, s.clock.Now().Add(-time.Hour).UnixMilli()); n != 0 {
 			t.Errorf("%d hourly counters of hours that ended before the window are left", n)
 		}
 		if len(created) < 30 {

@@ -643,9 +643,9 @@ func TestBrowserStates(t *testing.T) {
 	b := wStartBrowser(t)
 	alice := s.alice()
 	// A BUSINESS workspace whose only event is older than the retention window.
-	s.clock.set(-100 * 24 * time.Hour)
+	s.clock.Set(-100 * 24 * time.Hour)
 	old := s.createWorkspace(s.alice(), "Old Corp", "BUSINESS") // a token of that time
-	s.clock.set(0)
+	s.clock.Set(0)
 	free := s.createWorkspace(alice, "Free Corp", "FREE")
 	page := s.srv.URL + "/audit-log?workspace="
 
@@ -722,9 +722,9 @@ func TestBrowserStates(t *testing.T) {
 	t.Run("expired token", func(t *testing.T) {
 		b := b.with(t)
 		b.expectConsole("status of 401")
-		s.clock.set(-3 * time.Hour)
+		s.clock.Set(-3 * time.Hour)
 		expired, err := s.app.Verifier.Sign(auth.Claims{Subject: demo.Admin.Subject, Email: demo.Admin.Email, TTL: time.Hour})
-		s.clock.set(0)
+		s.clock.Set(0)
 		if err != nil {
 			t.Fatal(err)
 		}

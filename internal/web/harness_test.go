@@ -30,25 +30,6 @@ import (
 
 // ---------------------------------------------------------------- server
 
-// wClock is real time plus an offset a test may change (to make events in
-// the past, or tokens that have already expired).
-type wClock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *wClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *wClock) set(d time.Duration) {
-	c.mu.Lock()
-	c.offset = d
-	c.mu.Unlock()
-}
-
 // Faults the test server can inject into POST /graphql.
 const (
 	wFaultNone    int32 = iota
@@ -69,8 +50,8 @@ type wServer struct {
 	t      *testing.T
 	app    *app.App
 	srv    *httptest.Server
-	clock  *wClock
-	logs   *wBuffer
+	clock  *testenv.Clock
+	logs   *testenv.LogBuffer
 	demoWS string
 	fault  atomic.Int32
 	holdOp atomic.Pointer[heldOp]
@@ -79,30 +60,12 @@ type wServer struct {
 	requests []string // bodies of POST /graphql
 }
 
-// wBuffer collects the server's log lines.
-type wBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *wBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *wBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 const wSecret = "web-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 // wNewServer starts auditlogd with the demo data.
 func wNewServer(t *testing.T) *wServer {
 	t.Helper()
-	s := &wServer{t: t, clock: &wClock{}, logs: &wBuffer{}}
+	s := &wServer{t: t, clock: &testenv.Clock{}, logs: &testenv.LogBuffer{}}
 	s.srv = httptest.NewUnstartedServer(nil)
 	base := "http://" + s.srv.Listener.Addr().String()
 	vars := map[string]string{
@@ -117,12 +80,12 @@ func wNewServer(t *testing.T) *wServer {
 		t.Fatalf("config: %v", err)
 	}
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.New(context.Background(), cfg, log, app.Options{Now: s.clock.now})
+	a, err := app.New(context.Background(), cfg, log, app.Options{Now: s.clock.Now})
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}
 	s.app = a
-	res, err := demo.Seed(context.Background(), a.DB.Workspaces(), cfg.PublicURL, s.clock.now())
+	res, err := demo.Seed(context.Background(), a.DB.Workspaces(), cfg.PublicURL, s.clock.Now())
 	if err != nil {
 		t.Fatalf("demo: %v", err)
 	}
