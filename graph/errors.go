@@ -10,7 +10,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
-	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/reqinfo"
 )
 
 // defaultMessages stand in for domain errors raised without a message.
@@ -52,7 +52,7 @@ func presenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		if code, ok := out.Extensions["code"].(string); ok && code != "" && !errors.Is(err, errPanic) {
 			return out
 		}
-		reqID := audit.RequestInfoFrom(ctx).RequestID
+		reqID := reqinfo.From(ctx).RequestID
 		if !errors.Is(err, errPanic) {
 			log.ErrorContext(ctx, "internal error", "request_id", reqID, "path", out.Path.String(), "error", err.Error())
 		}
@@ -68,7 +68,7 @@ func presenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 // INTERNAL error.
 func recoverer(log *slog.Logger) graphql.RecoverFunc {
 	return func(ctx context.Context, p any) error {
-		log.ErrorContext(ctx, "panic", "request_id", audit.RequestInfoFrom(ctx).RequestID,
+		log.ErrorContext(ctx, "panic", "request_id", reqinfo.From(ctx).RequestID,
 			"panic", p, "stack", string(debug.Stack()))
 		return errPanic
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/auditlogd/auditlogd/graph/model"
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -193,7 +194,7 @@ type QueryResolver interface {
 	AuditLog(ctx context.Context, workspaceID string, first *int, after *string, last *int, before *string, filter *model.AuditLogFilter, orderBy *model.AuditLogOrder) (*model.AuditEventConnection, error)
 }
 type WorkspaceResolver interface {
-	ViewerRole(ctx context.Context, obj *workspace.Workspace) (audit.Role, error)
+	ViewerRole(ctx context.Context, obj *workspace.Workspace) (role.Role, error)
 	Members(ctx context.Context, obj *workspace.Workspace) ([]workspace.Membership, error)
 	InviteLinks(ctx context.Context, obj *workspace.Workspace) ([]workspace.Invite, error)
 	AuditLog(ctx context.Context, obj *workspace.Workspace, first *int, after *string, last *int, before *string, filter *model.AuditLogFilter, orderBy *model.AuditLogOrder) (*model.AuditEventConnection, error)
@@ -1862,8 +1863,8 @@ func (ec *executionContext) _AuditEvent_previousRole(ctx context.Context, field 
 			return obj.PreviousRole, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *audit.Role) graphql.Marshaler {
-			return ec.marshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *role.Role) graphql.Marshaler {
+			return ec.marshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole(ctx, selections, v)
 		},
 		true,
 		false,
@@ -1885,8 +1886,8 @@ func (ec *executionContext) _AuditEvent_role(ctx context.Context, field graphql.
 			return obj.Role, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *audit.Role) graphql.Marshaler {
-			return ec.marshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *role.Role) graphql.Marshaler {
+			return ec.marshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole(ctx, selections, v)
 		},
 		true,
 		false,
@@ -2482,8 +2483,8 @@ func (ec *executionContext) _InviteLink_role(ctx context.Context, field graphql.
 			return obj.Role, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v audit.Role) graphql.Marshaler {
-			return ec.marshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v role.Role) graphql.Marshaler {
+			return ec.marshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole(ctx, selections, v)
 		},
 		true,
 		true,
@@ -2670,8 +2671,8 @@ func (ec *executionContext) _Membership_role(ctx context.Context, field graphql.
 			return obj.Role, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v audit.Role) graphql.Marshaler {
-			return ec.marshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v role.Role) graphql.Marshaler {
+			return ec.marshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3721,8 +3722,8 @@ func (ec *executionContext) _Workspace_viewerRole(ctx context.Context, field gra
 			return ec.Resolvers.Workspace().ViewerRole(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v audit.Role) graphql.Marshaler {
-			return ec.marshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v role.Role) graphql.Marshaler {
+			return ec.marshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4984,7 +4985,7 @@ func (ec *executionContext) unmarshalInputAddMemberInput(ctx context.Context, ob
 			it.Email = data
 		case "role":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("role"))
-			data, err := ec.unmarshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole(ctx, v)
+			data, err := ec.unmarshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -5181,7 +5182,7 @@ func (ec *executionContext) unmarshalInputCreateInviteLinkInput(ctx context.Cont
 			it.Email = data
 		case "role":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("role"))
-			data, err := ec.unmarshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole(ctx, v)
+			data, err := ec.unmarshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -5342,7 +5343,7 @@ func (ec *executionContext) unmarshalInputUpdateMemberRoleInput(ctx context.Cont
 			it.UserID = data
 		case "role":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("role"))
-			data, err := ec.unmarshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole(ctx, v)
+			data, err := ec.unmarshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -6955,15 +6956,15 @@ func (ec *executionContext) marshalNRemoveMemberPayload2ᚖgithubᚗcomᚋauditl
 	return ec._RemoveMemberPayload(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole(ctx context.Context, v any) (audit.Role, error) {
+func (ec *executionContext) unmarshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole(ctx context.Context, v any) (role.Role, error) {
 	tmp, err := graphql.UnmarshalString(v)
-	res := unmarshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole[tmp]
+	res := unmarshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole(ctx context.Context, sel ast.SelectionSet, v audit.Role) graphql.Marshaler {
+func (ec *executionContext) marshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole(ctx context.Context, sel ast.SelectionSet, v role.Role) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalString(marshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole[v])
+	res := graphql.MarshalString(marshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole[v])
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Role!")
 	}
@@ -6971,13 +6972,13 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋ
 }
 
 var (
-	unmarshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole = map[string]audit.Role{
-		"MEMBER": audit.RoleMember,
-		"ADMIN":  audit.RoleAdmin,
+	unmarshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole = map[string]role.Role{
+		"MEMBER": role.Member,
+		"ADMIN":  role.Admin,
 	}
-	marshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole = map[audit.Role]string{
-		audit.RoleMember: "MEMBER",
-		audit.RoleAdmin:  "ADMIN",
+	marshalNRole2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole = map[role.Role]string{
+		role.Member: "MEMBER",
+		role.Admin:  "ADMIN",
 	}
 )
 
@@ -7373,33 +7374,33 @@ func (ec *executionContext) marshalOInviteLink2ᚕgithubᚗcomᚋauditlogdᚋaud
 	return ret
 }
 
-func (ec *executionContext) unmarshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole(ctx context.Context, v any) (*audit.Role, error) {
+func (ec *executionContext) unmarshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole(ctx context.Context, v any) (*role.Role, error) {
 	if v == nil {
 		return nil, nil
 	}
 	tmp, err := graphql.UnmarshalString(v)
-	res := unmarshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole[tmp]
+	res := unmarshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole[tmp]
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole(ctx context.Context, sel ast.SelectionSet, v *audit.Role) graphql.Marshaler {
+func (ec *executionContext) marshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole(ctx context.Context, sel ast.SelectionSet, v *role.Role) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	_ = sel
 	_ = ctx
-	res := graphql.MarshalString(marshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole[*v])
+	res := graphql.MarshalString(marshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole[*v])
 	return res
 }
 
 var (
-	unmarshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole = map[string]audit.Role{
-		"MEMBER": audit.RoleMember,
-		"ADMIN":  audit.RoleAdmin,
+	unmarshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole = map[string]role.Role{
+		"MEMBER": role.Member,
+		"ADMIN":  role.Admin,
 	}
-	marshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐRole = map[audit.Role]string{
-		audit.RoleMember: "MEMBER",
-		audit.RoleAdmin:  "ADMIN",
+	marshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole = map[role.Role]string{
+		role.Member: "MEMBER",
+		role.Admin:  "ADMIN",
 	}
 )
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/auditlogd/auditlogd/graph/model"
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
 
@@ -60,7 +61,7 @@ func (r *mutationResolver) AcceptInvite(ctx context.Context, token string) (*wor
 }
 
 func (r *mutationResolver) AddMember(ctx context.Context, input model.AddMemberInput) (*workspace.Membership, error) {
-	role := workspace.RoleMember
+	role := role.Member
 	if input.Role != nil {
 		role = *input.Role
 	}
@@ -105,7 +106,7 @@ func (r *queryResolver) AuditLog(ctx context.Context, workspaceID string, first 
 	return r.auditLog(ctx, workspaceID, audit.PageRequest{First: first, After: after, Last: last, Before: before}, filter, orderBy)
 }
 
-func (r *workspaceResolver) ViewerRole(ctx context.Context, obj *workspace.Workspace) (audit.Role, error) {
+func (r *workspaceResolver) ViewerRole(ctx context.Context, obj *workspace.Workspace) (role.Role, error) {
 	return r.WorkspaceService.ViewerRole(ctx, viewer(ctx), obj.ID)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/auth"
 	"github.com/auditlogd/auditlogd/internal/config"
+	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/testenv"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
@@ -86,7 +87,7 @@ func xHistory(t *testing.T, getenv func(string) string, now time.Time) (oldEvent
 
 	current := xOpen(t, getenv, now)
 	defer current.Close()
-	if _, err := current.Workspaces.AddMember(ctx, admin, ws.ID, member.Email, workspace.RoleMember); err != nil {
+	if _, err := current.Workspaces.AddMember(ctx, admin, ws.ID, member.Email, role.Member); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := current.Exporter.Create(ctx, admin, ws.ID, audit.JSON, audit.Filter{}); err != nil {

@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
 
 type AddMemberInput struct {
-	WorkspaceID string      `json:"workspaceId"`
-	Email       string      `json:"email"`
-	Role        *audit.Role `json:"role,omitempty"`
+	WorkspaceID string     `json:"workspaceId"`
+	Email       string     `json:"email"`
+	Role        *role.Role `json:"role,omitempty"`
 }
 
 type AuditLogExport struct {
@@ -46,7 +47,7 @@ type CreateInviteLinkInput struct {
 	WorkspaceID string               `json:"workspaceId"`
 	Kind        workspace.InviteKind `json:"kind"`
 	Email       *string              `json:"email,omitempty"`
-	Role        *audit.Role          `json:"role,omitempty"`
+	Role        *role.Role           `json:"role,omitempty"`
 	ExpiresAt   *time.Time           `json:"expiresAt,omitempty"`
 }
 
@@ -81,7 +82,7 @@ type RemoveMemberPayload struct {
 }
 
 type UpdateMemberRoleInput struct {
-	WorkspaceID string     `json:"workspaceId"`
-	UserID      string     `json:"userId"`
-	Role        audit.Role `json:"role"`
+	WorkspaceID string    `json:"workspaceId"`
+	UserID      string    `json:"userId"`
+	Role        role.Role `json:"role"`
 }

@@ -11,13 +11,13 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
-	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/timefmt"
 )
 
 // MarshalTime writes a Time: RFC 3339, UTC, millisecond precision.
 func MarshalTime(t time.Time) graphql.Marshaler {
 	return graphql.WriterFunc(func(w io.Writer) {
-		_, _ = io.WriteString(w, strconv.Quote(audit.FormatTime(t)))
+		_, _ = io.WriteString(w, strconv.Quote(timefmt.Format(t)))
 	})
 }
 

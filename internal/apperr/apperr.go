@@ -10,6 +10,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -22,6 +23,7 @@ const (
 	Forbidden            Code = "FORBIDDEN"
 	BusinessPlanRequired Code = "BUSINESS_PLAN_REQUIRED"
 	NotFound             Code = "NOT_FOUND"
+	Gone                 Code = "GONE"
 	BadUserInput         Code = "BAD_USER_INPUT"
 	Conflict             Code = "CONFLICT"
 	RateLimited          Code = "RATE_LIMITED"
@@ -37,6 +39,10 @@ type Error struct {
 	Field string
 	// RetryAfter says when to try again (RATE_LIMITED only).
 	RetryAfter time.Duration
+	// Status overrides the HTTP status of the code, for refusals that HTTP
+	// names more precisely (413 for a body too large, 415 for a media type);
+	// zero means the code's own status (see HTTPStatus).
+	Status int
 }
 
 func (e *Error) Error() string {
@@ -50,7 +56,7 @@ func (e *Error) Error() string {
 // same code, whatever its message.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Code == e.Code && t.Message == "" && t.Field == ""
+	return ok && t.Code == e.Code && t.Message == "" && t.Field == "" && t.Status == 0
 }
 
 // Sentinels for errors.Is. They carry no message, so they match any error of
@@ -60,6 +66,7 @@ var (
 	ErrForbidden            = &Error{Code: Forbidden}
 	ErrBusinessPlanRequired = &Error{Code: BusinessPlanRequired}
 	ErrNotFound             = &Error{Code: NotFound}
+	ErrGone                 = &Error{Code: Gone}
 	ErrBadUserInput         = &Error{Code: BadUserInput}
 	ErrConflict             = &Error{Code: Conflict}
 	ErrRateLimited          = &Error{Code: RateLimited}
@@ -96,4 +103,43 @@ func CodeOf(err error) Code {
 		return e.Code
 	}
 	return Internal
+}
+
+// statuses is the one table from code to HTTP status. The plain-HTTP
+// handlers (401, 403, 404, 410, 429 …) answer with it; a GraphQL response
+// answers 200 with the code in the body, except RATE_LIMITED (429).
+var statuses = map[Code]int{
+	Unauthenticated:      http.StatusUnauthorized,
+	Forbidden:            http.StatusForbidden,
+	BusinessPlanRequired: http.StatusForbidden,
+	NotFound:             http.StatusNotFound,
+	Gone:                 http.StatusGone,
+	BadUserInput:         http.StatusBadRequest,
+	Conflict:             http.StatusConflict,
+	RateLimited:          http.StatusTooManyRequests,
+	Internal:             http.StatusInternalServerError,
+}
+
+// HTTPStatus is the HTTP status that answers err outside GraphQL: the
+// error's own Status if it has one, else its code's; 500 for anything that
+// is not an *Error.
+func HTTPStatus(err error) int {
+	e, ok := As(err)
+	if !ok {
+		return http.StatusInternalServerError
+	}
+	if e.Status != 0 {
+		return e.Status
+	}
+	if st, ok := statuses[e.Code]; ok {
+		return st
+	}
+	return http.StatusInternalServerError
+}
+
+// WithStatus returns a copy of e answered with HTTP status.
+func (e *Error) WithStatus(status int) *Error {
+	c := *e
+	c.Status = status
+	return &c
 }

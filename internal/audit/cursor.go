@@ -7,8 +7,9 @@ import (
 	"encoding/binary"
 	"time"
 
-	"github.com/auditlogd/auditlogd/internal/apperr"
 	"github.com/oklog/ulid/v2"
+
+	"github.com/auditlogd/auditlogd/internal/apperr"
 )
 
 // Position is a place in the log's total order: occurredAt, then id.

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
+	"github.com/auditlogd/auditlogd/internal/ids"
 )
 
 const (
@@ -23,7 +24,7 @@ var testKey = []byte("cursor-test-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 func testPosition(t *testing.T) Position {
 	t.Helper()
 	at := time.Date(2026, 11, 28, 9, 30, 15, 123_000_000, time.UTC)
-	return Position{OccurredAt: at, ID: NewID(at)}
+	return Position{OccurredAt: at, ID: ids.New(at)}
 }
 
 // wantBadCursor checks that err is BAD_USER_INPUT naming field.
@@ -53,7 +54,7 @@ func TestCursorRoundTrip(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p := Position{OccurredAt: tc.at, ID: NewID(tc.at)}
+			p := Position{OccurredAt: tc.at, ID: ids.New(tc.at)}
 			s := c.Encode(testWorkspace, p)
 			if strings.ContainsAny(s, "+/=") {
 				t.Errorf("cursor %q is not unpadded base64url", s)
@@ -169,7 +170,7 @@ func stdAlphabetCursor(t *testing.T, c *CursorCodec) string {
 	t.Helper()
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 1000 {
-		s := c.Encode(testWorkspace, Position{OccurredAt: at.Add(time.Duration(i) * time.Millisecond), ID: NewID(at)})
+		s := c.Encode(testWorkspace, Position{OccurredAt: at.Add(time.Duration(i) * time.Millisecond), ID: ids.New(at)})
 		if strings.ContainsAny(s, "-_") {
 			return strings.NewReplacer("-", "+", "_", "/").Replace(s)
 		}

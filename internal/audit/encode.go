@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"time"
 	"unicode/utf8"
+
+	"github.com/auditlogd/auditlogd/internal/timefmt"
 )
 
 // Row is an event as the raw bytes of its columns, as exports read it: the
@@ -127,7 +129,7 @@ func appendCSVCell(dst, cell []byte) []byte {
 }
 
 func appendTime(dst []byte, ms int64) []byte {
-	return time.UnixMilli(ms).UTC().AppendFormat(dst, TimeLayout)
+	return time.UnixMilli(ms).UTC().AppendFormat(dst, timefmt.Layout)
 }
 
 // jsonEncoder writes one JSON array of objects that mirror AuditEvent.
@@ -251,6 +253,3 @@ func appendJSONString(dst, s []byte) []byte {
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
-
-// FileTime is the time stamp in export file names: YYYYMMDDTHHMMSSZ.
-func FileTime(t time.Time) string { return t.UTC().Format("20060102T150405Z") }

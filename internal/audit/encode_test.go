@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/timefmt"
 )
 
 // xCSVHeader is the header row CONTRACT §7 fixes, spelled out here rather
@@ -211,7 +212,7 @@ func TestCSVEncoderRoundTripsThroughEncodingCSV(t *testing.T) {
 		rec := []string{}
 		for j, p := range c.ptrs() {
 			if j == 1 {
-				rec = append(rec, audit.FormatTime(time.UnixMilli(xMs+int64(i))))
+				rec = append(rec, timefmt.Format(time.UnixMilli(xMs+int64(i))))
 			}
 			switch {
 			case *p == nil:
@@ -258,7 +259,7 @@ func TestEncodersWriteOccurredAtInTheAPIFormat(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			row := xRow(tc.at.UnixMilli(), xPlain())
-			if got := audit.FormatTime(tc.at); got != tc.want {
+			if got := timefmt.Format(tc.at); got != tc.want {
 				t.Errorf("FormatTime = %q, want %q (the API format)", got, tc.want)
 			}
 			rec, err := csv.NewReader(strings.NewReader(xEncode(t, audit.CSV, row))).ReadAll()
@@ -356,7 +357,7 @@ type xJSONEvent struct {
 func xWantJSON(ms int64, c xCols) xJSONEvent {
 	var e xJSONEvent
 	e.ID, e.Action = *c.ID, *c.Action
-	e.OccurredAt = audit.FormatTime(time.UnixMilli(ms))
+	e.OccurredAt = timefmt.Format(time.UnixMilli(ms))
 	e.Actor.ID, e.Actor.Email, e.Actor.Type = *c.ActorID, c.ActorEmail, *c.ActorType
 	if c.TargetType != nil {
 		e.Target = &struct {

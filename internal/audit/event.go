@@ -9,6 +9,9 @@ package audit
 import (
 	"context"
 	"time"
+
+	"github.com/auditlogd/auditlogd/internal/reqinfo"
+	"github.com/auditlogd/auditlogd/internal/role"
 )
 
 // Action is what happened. The values are the GraphQL enum's names.
@@ -68,19 +71,6 @@ const (
 	TargetExport     TargetType = "EXPORT"
 )
 
-// Role is a member's role in a workspace. It lives here, not in the workspace
-// package, because events record roles and this package sits below that one.
-type Role string
-
-// The roles.
-const (
-	RoleMember Role = "MEMBER"
-	RoleAdmin  Role = "ADMIN"
-)
-
-// Valid reports whether r is a known role.
-func (r Role) Valid() bool { return r == RoleMember || r == RoleAdmin }
-
 // Actor is who performed an action, as they were at that moment.
 type Actor struct {
 	ID    string
@@ -103,8 +93,8 @@ type Event struct {
 	OccurredAt   time.Time
 	Actor        Actor
 	Target       *Target
-	PreviousRole *Role
-	Role         *Role
+	PreviousRole *role.Role
+	Role         *role.Role
 	IPAddress    *string
 	UserAgent    *string
 	RequestID    *string
@@ -113,30 +103,9 @@ type Event struct {
 // Position is the place of an event in the log's total order.
 func (e Event) Position() Position { return Position{OccurredAt: e.OccurredAt, ID: e.ID} }
 
-// RequestInfo is the request an event came from. The HTTP layer puts it into
-// the context; services copy it onto each event they write.
-type RequestInfo struct {
-	RequestID string
-	IPAddress string
-	UserAgent string
-}
-
-type requestInfoKey struct{}
-
-// WithRequestInfo returns a context that carries ri.
-func WithRequestInfo(ctx context.Context, ri RequestInfo) context.Context {
-	return context.WithValue(ctx, requestInfoKey{}, ri)
-}
-
-// RequestInfoFrom returns the request info in ctx, or the zero value.
-func RequestInfoFrom(ctx context.Context) RequestInfo {
-	ri, _ := ctx.Value(requestInfoKey{}).(RequestInfo)
-	return ri
-}
-
 // Stamp copies the request info in ctx onto e; empty values stay nil.
 func Stamp(ctx context.Context, e *Event) {
-	ri := RequestInfoFrom(ctx)
+	ri := reqinfo.From(ctx)
 	e.RequestID = optional(ri.RequestID)
 	e.IPAddress = optional(ri.IPAddress)
 	e.UserAgent = optional(ri.UserAgent)
@@ -148,10 +117,3 @@ func optional(s string) *string {
 	}
 	return &s
 }
-
-// TimeLayout is how times are written in the API and in exports: RFC 3339,
-// UTC, millisecond precision.
-const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
-
-// FormatTime writes t in TimeLayout, in UTC.
-func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }

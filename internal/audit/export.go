@@ -10,6 +10,8 @@ import (
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
 	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/ids"
+	"github.com/auditlogd/auditlogd/internal/timefmt"
 )
 
 // Export is a recorded export request. Its file holds the events that match
@@ -28,7 +30,7 @@ type Export struct {
 
 // FileName is the download's file name.
 func (e Export) FileName() string {
-	return "audit-log-" + e.WorkspaceID + "-" + FileTime(e.Snapshot.OccurredAt) + "." + e.Format.Extension()
+	return "audit-log-" + e.WorkspaceID + "-" + timefmt.File(e.Snapshot.OccurredAt) + "." + e.Format.Extension()
 }
 
 // ExportStore is the storage exports need.
@@ -112,9 +114,9 @@ func (x *Exporter) Create(ctx context.Context, p *auth.Principal, workspaceID st
 			return err
 		}
 		now := x.now().UTC().Truncate(time.Millisecond)
-		id := NewID(now)
+		id := ids.New(now)
 		ev := Event{
-			ID: NewID(now), WorkspaceID: workspaceID, Action: AuditLogExported, OccurredAt: now,
+			ID: ids.New(now), WorkspaceID: workspaceID, Action: AuditLogExported, OccurredAt: now,
 			Actor:  Actor{ID: p.Subject, Email: &p.Email, Type: ActorUser},
 			Target: &Target{Type: TargetExport, ID: id, Label: optional(string(format))},
 		}
@@ -130,12 +132,12 @@ func (x *Exporter) Create(ctx context.Context, p *auth.Principal, workspaceID st
 	return out, err
 }
 
-// Download errors; the HTTP handler maps them to 403, 410 and 404.
+// Download errors. Their codes give the HTTP status: 403, 410, 404, 403.
 var (
-	ErrBadSignature = errors.New("the export URL was changed or is not signed by this service")
-	ErrExpired      = errors.New("the export URL has expired")
-	ErrNoExport     = errors.New("no such export")
-	ErrNoAccess     = errors.New("the requester may no longer read this audit log")
+	ErrBadSignature = apperr.New(apperr.Forbidden, "the export URL was changed or is not signed by this service")
+	ErrExpired      = apperr.New(apperr.Gone, "the export URL has expired; request a new export")
+	ErrNoExport     = apperr.New(apperr.NotFound, "no such export")
+	ErrNoAccess     = apperr.New(apperr.Forbidden, "the requester may no longer read this audit log")
 )
 
 // Open checks a download request: the signature over id and expiry (403 if

@@ -16,6 +16,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/apperr"
 	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/ids"
 	"github.com/auditlogd/auditlogd/internal/store"
 	"github.com/auditlogd/auditlogd/internal/testenv"
 	"github.com/auditlogd/auditlogd/internal/workspace"
@@ -103,7 +104,7 @@ func (e *xExporterEnv) xAppend(t *testing.T, base time.Time, n int, ua string) [
 		at := base.Add(time.Duration(i/2) * time.Millisecond)
 		email := "ada@example.com"
 		agent := ua
-		out = append(out, audit.Event{ID: audit.NewID(at), WorkspaceID: xWorkspace, Action: audit.MemberAdded, OccurredAt: at,
+		out = append(out, audit.Event{ID: ids.New(at), WorkspaceID: xWorkspace, Action: audit.MemberAdded, OccurredAt: at,
 			Actor:  audit.Actor{ID: "user-ada", Email: &email, Type: audit.ActorUser},
 			Target: &audit.Target{Type: audit.TargetUser, ID: "user-" + string(rune('a'+i%26))}, UserAgent: &agent})
 	}
@@ -144,7 +145,7 @@ func TestExporterOpenAnswersEachFailure(t *testing.T) {
 		}
 		id, expires, sig := xSplitURL(t, created.URL)
 		dbDown := errors.New("database unreachable")
-		unknownID := audit.NewID(e.clock.now())
+		unknownID := ids.New(e.clock.now())
 		_, _, unknownSig := xSplitURL(t, e.signer.URL(unknownID, created.Export.ExpiresAt))
 		laterExp := created.Export.ExpiresAt.Add(time.Hour)
 		_, laterExpires, laterSig := xSplitURL(t, e.signer.URL(id, laterExp))
@@ -346,7 +347,7 @@ func TestExporterSnapshotWaitsForWritersInFlight(t *testing.T) {
 		stamped := make(chan struct{})
 		committed := make(chan error, 1)
 		late := e.clock.now().UTC().Truncate(time.Millisecond)
-		ev := audit.Event{ID: audit.NewID(late), WorkspaceID: xWorkspace, Action: audit.MemberRemoved, OccurredAt: late,
+		ev := audit.Event{ID: ids.New(late), WorkspaceID: xWorkspace, Action: audit.MemberRemoved, OccurredAt: late,
 			Actor: audit.Actor{ID: "user-slow", Type: audit.ActorUser}}
 		go func() {
 			committed <- e.db.Workspaces().InTx(ctx, func(tx workspace.Store) error {

@@ -20,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/auditlogd/auditlogd/internal/store"
+	"github.com/auditlogd/auditlogd/internal/dburl"
 )
 
 // Error is a configuration error; it names the variable at fault.
@@ -94,7 +94,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		ShutdownTimeout:         r.duration("AUDITLOG_SHUTDOWN_TIMEOUT", 30*time.Second, 0, time.Hour),
 	}
 	r.check("AUDITLOG_ADDR", validAddr(c.Addr))
-	if _, _, err := store.ParseURL(c.DatabaseURL); err != nil {
+	if _, _, err := dburl.Parse(c.DatabaseURL); err != nil {
 		r.fail("AUDITLOG_DATABASE_URL", "%s", err.Error())
 	}
 	c.JWT = r.jwt()

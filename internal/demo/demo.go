@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/ids"
+	"github.com/auditlogd/auditlogd/internal/reqinfo"
+	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
 
@@ -67,7 +69,7 @@ type script struct {
 
 // as returns a context that looks like a request from p's browser.
 func (s *script) as(ip, ua string) context.Context {
-	return audit.WithRequestInfo(s.ctx, audit.RequestInfo{RequestID: audit.NewID(s.clk.now()), IPAddress: ip, UserAgent: ua})
+	return reqinfo.With(s.ctx, reqinfo.Info{RequestID: ids.New(s.clk.now()), IPAddress: ip, UserAgent: ua})
 }
 
 const (
@@ -102,7 +104,7 @@ func (s *script) run() string {
 	s.clk.after(26 * time.Hour)
 	var link workspace.CreatedInvite
 	s.do(func() (err error) {
-		link, err = s.svc.CreateInvite(s.as("203.0.113.10", firefox), &alice, workspace.CreateInviteInput{WorkspaceID: ws.ID, Kind: workspace.InvitePublic, Role: workspace.RoleMember})
+		link, err = s.svc.CreateInvite(s.as("203.0.113.10", firefox), &alice, workspace.CreateInviteInput{WorkspaceID: ws.ID, Kind: workspace.InvitePublic, Role: role.Member})
 		return err
 	})
 	s.clk.after(3 * time.Hour)
@@ -114,7 +116,7 @@ func (s *script) run() string {
 	s.clk.after(2*24*time.Hour + 5*time.Hour)
 	var carolInvite workspace.CreatedInvite
 	s.do(func() (err error) {
-		carolInvite, err = s.svc.CreateInvite(s.as("203.0.113.10", firefox), &alice, workspace.CreateInviteInput{WorkspaceID: ws.ID, Kind: workspace.InviteEmail, Email: &carol.Email, Role: workspace.RoleAdmin})
+		carolInvite, err = s.svc.CreateInvite(s.as("203.0.113.10", firefox), &alice, workspace.CreateInviteInput{WorkspaceID: ws.ID, Kind: workspace.InviteEmail, Email: &carol.Email, Role: role.Admin})
 		return err
 	})
 	s.clk.after(50 * time.Minute)
@@ -125,18 +127,18 @@ func (s *script) run() string {
 
 	s.clk.after(4 * 24 * time.Hour)
 	s.do(func() error {
-		_, err := s.svc.AddMember(s.as("192.0.2.44", chrome), &carol, ws.ID, dave.Email, workspace.RoleMember)
+		_, err := s.svc.AddMember(s.as("192.0.2.44", chrome), &carol, ws.ID, dave.Email, role.Member)
 		return err
 	})
 	s.clk.after(6 * 24 * time.Hour)
 	s.do(func() error {
-		_, err := s.svc.UpdateMemberRole(s.as("203.0.113.10", firefox), &alice, ws.ID, bob.Subject, workspace.RoleAdmin)
+		_, err := s.svc.UpdateMemberRole(s.as("203.0.113.10", firefox), &alice, ws.ID, bob.Subject, role.Admin)
 		return err
 	})
 	s.clk.after(3*24*time.Hour + 2*time.Hour)
 	var erinInvite workspace.CreatedInvite
 	s.do(func() (err error) {
-		erinInvite, err = s.svc.CreateInvite(s.as("198.51.100.23", safari), &bob, workspace.CreateInviteInput{WorkspaceID: ws.ID, Kind: workspace.InviteEmail, Email: &erin.Email, Role: workspace.RoleMember})
+		erinInvite, err = s.svc.CreateInvite(s.as("198.51.100.23", safari), &bob, workspace.CreateInviteInput{WorkspaceID: ws.ID, Kind: workspace.InviteEmail, Email: &erin.Email, Role: role.Member})
 		return err
 	})
 	s.clk.after(20 * time.Hour)
@@ -149,7 +151,7 @@ func (s *script) run() string {
 	s.do(func() error { return s.svc.DeleteInvite(s.as("203.0.113.10", firefox), &alice, ws.ID, link.Invite.ID) })
 	s.clk.after(2 * 24 * time.Hour)
 	s.do(func() error {
-		_, err := s.svc.UpdateMemberRole(s.as("203.0.113.10", firefox), &alice, ws.ID, bob.Subject, workspace.RoleMember)
+		_, err := s.svc.UpdateMemberRole(s.as("203.0.113.10", firefox), &alice, ws.ID, bob.Subject, role.Member)
 		return err
 	})
 	return ws.ID

@@ -14,9 +14,10 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
-	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/ids"
 	"github.com/auditlogd/auditlogd/internal/testenv"
+	"github.com/auditlogd/auditlogd/internal/timefmt"
 )
 
 // This file checks CONTRACT §4 and §6 "Errors": every code, when it is
@@ -87,7 +88,7 @@ func aJWT(t testing.TB, alg jwa.SignatureAlgorithm, key any, claims map[string]a
 }
 
 // aUnknownID is a well-formed id that names nothing.
-func aUnknownID() string { return audit.NewID(time.Now()) }
+func aUnknownID() string { return ids.New(time.Now()) }
 
 // aRandomToken looks like an invite token but was never issued.
 func aRandomToken() string {
@@ -318,7 +319,7 @@ func TestErrorCodes(t *testing.T) {
 			return map[string]any{"t": deleted(t, f).Token}
 		}, code: "NOT_FOUND"},
 		{name: "accept-expired-token-not-found", token: outsider, query: aAcceptQuery, vars: func(t *testing.T, f *aErrFixture) map[string]any {
-			inv := invite(t, f, "PUBLIC", "", audit.FormatTime(f.s.clock.Now().Add(time.Minute)))
+			inv := invite(t, f, "PUBLIC", "", timefmt.Format(f.s.clock.Now().Add(time.Minute)))
 			f.s.clock.Advance(2 * time.Minute)
 			return map[string]any{"t": inv.Token}
 		}, code: "NOT_FOUND"},
@@ -370,7 +371,7 @@ func TestErrorCodes(t *testing.T) {
 		{name: "email-invite-with-display-name", token: admin, query: aCreateInviteQuery, vars: inviteVars(biz, "EMAIL", "Bob <bob@example.com>", "", ""), code: "BAD_USER_INPUT"},
 		{name: "public-invite-with-email", token: admin, query: aCreateInviteQuery, vars: inviteVars(biz, "PUBLIC", "someone@example.com", "", ""), code: "BAD_USER_INPUT"},
 		{name: "invite-expiring-in-the-past", token: admin, query: aCreateInviteQuery, vars: func(_ *testing.T, f *aErrFixture) map[string]any {
-			return aInviteVars(f.biz, "PUBLIC", "", "", audit.FormatTime(f.s.clock.Now().Add(-time.Hour)))
+			return aInviteVars(f.biz, "PUBLIC", "", "", timefmt.Format(f.s.clock.Now().Add(-time.Hour)))
 		}, code: "BAD_USER_INPUT"},
 		{name: "invite-with-bad-time-literal", token: admin, query: aCreateInviteQuery, vars: inviteVars(biz, "PUBLIC", "", "", "tomorrow"), code: "BAD_USER_INPUT"},
 		// BAD_USER_INPUT: workspaces and filters.

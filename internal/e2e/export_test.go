@@ -19,6 +19,7 @@ import (
 
 	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/ids"
 	"github.com/auditlogd/auditlogd/internal/testenv"
 )
 
@@ -571,8 +572,8 @@ func TestExportURLAndExpiry(t *testing.T) {
 				for _, at := range []time.Duration{0, time.Second, 24 * time.Hour} {
 					s.clock.Advance(at)
 					gone := fetch(t, ex.URL)
-					if gone.Status != http.StatusGone {
-						t.Errorf("download at expiry + %v: status %d, want 410: %s", at, gone.Status, gone.Body)
+					if gone.Status != http.StatusGone || !strings.Contains(gone.Body, `"code":"GONE"`) {
+						t.Errorf("download at expiry + %v: status %d, want 410 with code GONE: %s", at, gone.Status, gone.Body)
 					}
 					if gone.Header.Get("Content-Disposition") != "" || strings.Contains(gone.Body, `"actor"`) {
 						t.Errorf("an expired download still sends the file: %s", gone.Body)
@@ -713,7 +714,7 @@ func TestExportRefusesChangedURLs(t *testing.T) {
 		t.Run("validly-signed-unknown-export-is-404", func(t *testing.T) {
 			t.Parallel()
 			signer := audit.NewURLSigner(s.app.Config.ExportSecret, s.app.Config.PublicURL)
-			unknown := signer.URL(audit.NewID(s.clock.Now()), s.clock.Now().Add(10*time.Minute))
+			unknown := signer.URL(ids.New(s.clock.Now()), s.clock.Now().Add(10*time.Minute))
 			if f := xGet(t, unknown); f.Status != http.StatusNotFound {
 				t.Errorf("GET %s: status %d, want 404: %s", unknown, f.Status, f.Body)
 			}

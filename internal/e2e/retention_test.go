@@ -18,6 +18,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/ids"
+	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/testenv"
 )
 
@@ -306,8 +308,8 @@ func xOldEvents(t testing.TB, s *server, ws, actor string, end time.Time, n int)
 		for i := start; i < min(n, start+batch); i++ {
 			at := end.Add(-time.Duration(i/3) * time.Hour / time.Duration(n/3+1)).UTC().Truncate(time.Millisecond)
 			email := actor + "@example.com"
-			role := audit.RoleMember
-			events = append(events, audit.Event{ID: audit.NewID(at), WorkspaceID: ws, Action: audit.MemberAdded, OccurredAt: at,
+			role := role.Member
+			events = append(events, audit.Event{ID: ids.New(at), WorkspaceID: ws, Action: audit.MemberAdded, OccurredAt: at,
 				Actor:  audit.Actor{ID: actor, Email: &email, Type: audit.ActorUser},
 				Target: &audit.Target{Type: audit.TargetUser, ID: fmt.Sprintf("old-user-%d", i)}, Role: &role})
 		}

@@ -2,15 +2,14 @@ package httpserver
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/auditlogd/auditlogd/internal/apperr"
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/reqinfo"
 )
 
 // ExportDownloader checks export URLs and writes export files; the audit
@@ -27,23 +26,8 @@ type ExportDownloader interface {
 func (s *server) download(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	e, err := s.deps.Exports.Open(r.Context(), chi.URLParam(r, "id"), q.Get("expires"), q.Get("signature"))
-	switch {
-	case errors.Is(err, audit.ErrBadSignature):
-		s.writeError(w, r, http.StatusForbidden, apperr.Forbidden, err.Error())
-		return
-	case errors.Is(err, audit.ErrNoAccess):
-		s.writeError(w, r, http.StatusForbidden, apperr.Forbidden, err.Error())
-		return
-	case errors.Is(err, audit.ErrExpired):
-		s.writeError(w, r, http.StatusGone, apperr.NotFound, err.Error()+"; request a new export")
-		return
-	case errors.Is(err, audit.ErrNoExport):
-		s.writeError(w, r, http.StatusNotFound, apperr.NotFound, err.Error())
-		return
-	case err != nil:
-		s.log.ErrorContext(r.Context(), "export: open", "request_id", audit.RequestInfoFrom(r.Context()).RequestID, "error", err.Error())
-		s.writeError(w, r, http.StatusInternalServerError, apperr.Internal,
-			"internal error; quote request id "+audit.RequestInfoFrom(r.Context()).RequestID+" when you report it")
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	h := w.Header()
@@ -57,14 +41,14 @@ func (s *server) download(w http.ResponseWriter, r *http.Request) {
 	s.metrics.AddExportRows(string(e.Format), n)
 	if err != nil {
 		if r.Context().Err() == nil {
-			s.log.ErrorContext(r.Context(), "export: stream failed", "request_id", audit.RequestInfoFrom(r.Context()).RequestID,
+			s.log.ErrorContext(r.Context(), "export: stream failed", "request_id", reqinfo.From(r.Context()).RequestID,
 				"export_id", e.ID, "rows", n, "error", err.Error())
 		}
 		// Break the connection rather than end a short file cleanly: the
 		// client must see that the download failed.
 		panic(http.ErrAbortHandler)
 	}
-	s.log.InfoContext(r.Context(), "export downloaded", "request_id", audit.RequestInfoFrom(r.Context()).RequestID,
+	s.log.InfoContext(r.Context(), "export downloaded", "request_id", reqinfo.From(r.Context()).RequestID,
 		"export_id", e.ID, "workspace_id", e.WorkspaceID, "format", string(e.Format), "rows", n,
 		"duration_ms", time.Since(start).Milliseconds())
 }

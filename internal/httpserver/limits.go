@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
-	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/reqinfo"
 )
 
 // RateLimiter is a set of token buckets by key; ratelimit.Limiter implements
@@ -26,7 +26,7 @@ func rateKey(r *http.Request) string {
 	if p, ok := auth.PrincipalFrom(r.Context()); ok {
 		return "user:" + p.Subject
 	}
-	return "ip:" + audit.RequestInfoFrom(r.Context()).IPAddress
+	return "ip:" + reqinfo.From(r.Context()).IPAddress
 }
 
 // rateLimit answers 429 with Retry-After once a user (or anonymous address)
@@ -46,8 +46,7 @@ func (s *server) rateLimit(next http.Handler) http.Handler {
 
 func (s *server) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) {
 	w.Header().Set("Retry-After", retryAfter(wait))
-	s.writeError(w, r, http.StatusTooManyRequests, apperr.RateLimited,
-		"too many requests; try again in "+retryAfter(wait)+" s")
+	s.fail(w, r, apperr.New(apperr.RateLimited, "%s", "too many requests; try again in "+retryAfter(wait)+" s"))
 }
 
 func retryAfter(d time.Duration) string {
@@ -111,13 +110,13 @@ func (s *server) requireJSON(next http.Handler) http.Handler {
 		if r.Header.Get("Upgrade") != "" {
 			// No transport upgrades (there are no subscriptions); gqlgen
 			// would answer without an error code.
-			s.writeError(w, r, http.StatusBadRequest, apperr.BadUserInput, "this endpoint does not upgrade connections; send plain HTTP requests")
+			s.fail(w, r, apperr.New(apperr.BadUserInput, "this endpoint does not upgrade connections; send plain HTTP requests"))
 			return
 		}
 		switch r.Method {
 		case http.MethodGet:
 			if msg := checkQueryString(r.URL.RawQuery); msg != "" {
-				s.writeError(w, r, http.StatusBadRequest, apperr.BadUserInput, msg)
+				s.fail(w, r, apperr.New(apperr.BadUserInput, "%s", msg))
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -125,12 +124,12 @@ func (s *server) requireJSON(next http.Handler) http.Handler {
 		case http.MethodPost:
 		default:
 			w.Header().Set("Allow", "GET, POST")
-			s.writeError(w, r, http.StatusMethodNotAllowed, apperr.BadUserInput, "use POST (or GET for queries)")
+			s.fail(w, r, apperr.New(apperr.BadUserInput, "use POST (or GET for queries)").WithStatus(http.StatusMethodNotAllowed))
 			return
 		}
 		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || mt != "application/json" {
-			s.writeError(w, r, http.StatusUnsupportedMediaType, apperr.BadUserInput, "send the request as Content-Type: application/json")
+			s.fail(w, r, apperr.New(apperr.BadUserInput, "send the request as Content-Type: application/json").WithStatus(http.StatusUnsupportedMediaType))
 			return
 		}
 		body, _ := r.Body.(*bodyReader)
@@ -140,12 +139,12 @@ func (s *server) requireJSON(next http.Handler) http.Handler {
 		}
 		trimmed := trimSpace(raw)
 		if len(trimmed) > 0 && trimmed[0] == '[' {
-			s.writeError(w, r, http.StatusBadRequest, apperr.BadUserInput, "batched requests (a JSON array) are not supported; send one operation per request")
+			s.fail(w, r, apperr.New(apperr.BadUserInput, "batched requests (a JSON array) are not supported; send one operation per request"))
 			return
 		}
 		var req graphQLRequest
 		if err := json.Unmarshal(raw, &req); err != nil {
-			s.writeError(w, r, http.StatusBadRequest, apperr.BadUserInput, "the body must be a JSON object with query, variables and operationName")
+			s.fail(w, r, apperr.New(apperr.BadUserInput, "the body must be a JSON object with query, variables and operationName"))
 			return
 		}
 		next.ServeHTTP(w, r)

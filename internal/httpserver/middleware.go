@@ -13,7 +13,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
-	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/ids"
+	"github.com/auditlogd/auditlogd/internal/reqinfo"
 )
 
 const maxUserAgent = 512
@@ -27,11 +28,11 @@ func (s *server) requestContext(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
 		if !s.ips.fromTrustedProxy(r) || !requestIDPattern.MatchString(id) {
-			id = audit.NewID(time.Now())
+			id = ids.New(time.Now())
 		}
 		w.Header().Set("X-Request-Id", id)
-		ri := audit.RequestInfo{RequestID: id, IPAddress: s.ips.of(r), UserAgent: cleanUserAgent(r.UserAgent())}
-		next.ServeHTTP(w, r.WithContext(audit.WithRequestInfo(r.Context(), ri)))
+		ri := reqinfo.Info{RequestID: id, IPAddress: s.ips.of(r), UserAgent: cleanUserAgent(r.UserAgent())}
+		next.ServeHTTP(w, r.WithContext(reqinfo.With(r.Context(), ri)))
 	})
 }
 
@@ -110,11 +111,11 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 			level = slog.LevelError
 		}
 		s.log.LogAttrs(r.Context(), level, "request",
-			slog.String("request_id", audit.RequestInfoFrom(r.Context()).RequestID),
+			slog.String("request_id", reqinfo.From(r.Context()).RequestID),
 			slog.String("method", r.Method), slog.String("route", route), slog.String("path", redactPath(r.URL.Path)),
 			slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
 			slog.Float64("duration_ms", float64(took.Microseconds())/1000),
-			slog.String("ip", audit.RequestInfoFrom(r.Context()).IPAddress))
+			slog.String("ip", reqinfo.From(r.Context()).IPAddress))
 	})
 }
 
@@ -138,10 +139,9 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.ErrorContext(r.Context(), "panic", "request_id", audit.RequestInfoFrom(r.Context()).RequestID,
+				s.log.ErrorContext(r.Context(), "panic", "request_id", reqinfo.From(r.Context()).RequestID,
 					"panic", p, "stack", string(debug.Stack()))
-				s.writeError(w, r, http.StatusInternalServerError, apperr.Internal,
-					"internal error; quote request id "+audit.RequestInfoFrom(r.Context()).RequestID+" when you report it")
+				s.fail(w, r, apperr.New(apperr.Internal, "%s", "internal error; quote request id "+reqinfo.From(r.Context()).RequestID+" when you report it"))
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -170,10 +170,20 @@ type gqlError struct {
 	Extensions map[string]any `json:"extensions"`
 }
 
-func (s *server) writeError(w http.ResponseWriter, r *http.Request, status int, code apperr.Code, msg string) {
-	s.metrics.CountError(string(code))
+// fail answers err outside GraphQL execution with a GraphQL-shaped body and
+// the HTTP status of its code (apperr.HTTPStatus). Anything but an
+// *apperr.Error is a fault: it is logged under the request id and answered
+// INTERNAL with nothing but that id.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e, ok := apperr.As(err)
+	if !ok {
+		reqID := reqinfo.From(r.Context()).RequestID
+		s.log.ErrorContext(r.Context(), "internal error", "request_id", reqID, "route", chi.RouteContext(r.Context()).RoutePattern(), "error", err.Error())
+		e = apperr.New(apperr.Internal, "internal error; quote request id %s when you report it", reqID)
+	}
+	s.metrics.CountError(string(e.Code))
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(gqlErrorBody{Errors: []gqlError{{Message: msg, Extensions: map[string]any{"code": string(code)}}}})
+	w.WriteHeader(apperr.HTTPStatus(e))
+	_ = json.NewEncoder(w).Encode(gqlErrorBody{Errors: []gqlError{{Message: e.Message, Extensions: map[string]any{"code": string(e.Code)}}}})
 }

@@ -18,9 +18,9 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
-	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/auth"
 	"github.com/auditlogd/auditlogd/internal/metrics"
+	"github.com/auditlogd/auditlogd/internal/reqinfo"
 )
 
 // MaxBodyBytes bounds a GraphQL request body.
@@ -109,18 +109,18 @@ func (s *server) ready(w http.ResponseWriter, r *http.Request) {
 func (s *server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxBodyBytes {
-			s.writeError(w, r, http.StatusRequestEntityTooLarge, apperr.BadUserInput, "the request body is larger than 1 MiB")
+			s.fail(w, r, apperr.New(apperr.BadUserInput, "the request body is larger than 1 MiB").WithStatus(http.StatusRequestEntityTooLarge))
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
 			b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				s.writeError(w, r, http.StatusRequestEntityTooLarge, apperr.BadUserInput, "the request body is larger than 1 MiB")
+				s.fail(w, r, apperr.New(apperr.BadUserInput, "the request body is larger than 1 MiB").WithStatus(http.StatusRequestEntityTooLarge))
 				return
 			}
 			if err != nil {
-				s.writeError(w, r, http.StatusBadRequest, apperr.BadUserInput, "the request body could not be read")
+				s.fail(w, r, apperr.New(apperr.BadUserInput, "the request body could not be read"))
 				return
 			}
 			r.Body = &bodyReader{Reader: bytes.NewReader(b), bytes: b}
@@ -158,20 +158,19 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			// Bad tokens count against the client address, so that guessing
 			// or replaying them is as limited as anything else.
 			if s.deps.RateLimiter != nil {
-				if ok, wait := s.deps.RateLimiter.Allow("ip:" + audit.RequestInfoFrom(r.Context()).IPAddress); !ok {
+				if ok, wait := s.deps.RateLimiter.Allow("ip:" + reqinfo.From(r.Context()).IPAddress); !ok {
 					s.tooMany(w, r, wait)
 					return
 				}
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			s.writeError(w, r, http.StatusUnauthorized, apperr.Unauthenticated, err.Error())
+			s.fail(w, r, apperr.New(apperr.Unauthenticated, "%s", err.Error()))
 			return
 		}
 		if err := s.deps.Users.EnsureUser(r.Context(), p); err != nil {
-			reqID := audit.RequestInfoFrom(r.Context()).RequestID
+			reqID := reqinfo.From(r.Context()).RequestID
 			s.log.ErrorContext(r.Context(), "cannot save the user of a token", "request_id", reqID, "error", err.Error())
-			s.writeError(w, r, http.StatusServiceUnavailable, apperr.Internal,
-				"the service cannot reach its database; try again shortly and quote request id "+reqID+" if it persists")
+			s.fail(w, r, apperr.New(apperr.Internal, "%s", "the service cannot reach its database; try again shortly and quote request id "+reqID+" if it persists").WithStatus(http.StatusServiceUnavailable))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))

@@ -17,6 +17,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/ids"
+	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
 
@@ -144,7 +146,7 @@ func makePlans(o Options, rng *rand.Rand) ([]*plan, workspace.User) {
 	plans := make([]*plan, o.Workspaces)
 	for i := range plans {
 		created := start.Add(-time.Duration(rng.IntN(365*24)) * time.Hour)
-		ws := workspace.Workspace{ID: audit.NewID(created), Name: fmt.Sprintf("Seeded workspace %d", i+1),
+		ws := workspace.Workspace{ID: ids.New(created), Name: fmt.Sprintf("Seeded workspace %d", i+1),
 			Plan: workspace.PlanBusiness, CreatedAt: created, UpdatedAt: created}
 		// Bigger logs come from bigger teams.
 		size := min(5000, max(8, int(math.Sqrt(float64(counts[i]))*2)))
@@ -164,8 +166,8 @@ func makePlans(o Options, rng *rand.Rand) ([]*plan, workspace.User) {
 			}
 			_, hash := workspace.NewInviteToken()
 			at := start.Add(time.Duration(rng.Int64N(int64(o.Window))))
-			p.invites[kind] = append(p.invites[kind], workspace.Invite{ID: audit.NewID(at), WorkspaceID: ws.ID, Kind: kind, Email: email,
-				Role: workspace.RoleMember, TokenHash: hash, CreatedBy: p.admins[0].ID, CreatedAt: at})
+			p.invites[kind] = append(p.invites[kind], workspace.Invite{ID: ids.New(at), WorkspaceID: ws.ID, Kind: kind, Email: email,
+				Role: role.Member, TokenHash: hash, CreatedBy: p.admins[0].ID, CreatedAt: at})
 		}
 		plans[i] = p
 	}
@@ -180,13 +182,13 @@ func writeEntities(ctx context.Context, st Store, plans []*plan, admin workspace
 	for _, p := range plans {
 		wss = append(wss, p.ws)
 		users = append(users, p.members...)
-		ms = append(ms, workspace.Membership{WorkspaceID: p.ws.ID, UserID: admin.ID, Role: workspace.RoleAdmin, JoinedAt: p.ws.CreatedAt})
+		ms = append(ms, workspace.Membership{WorkspaceID: p.ws.ID, UserID: admin.ID, Role: role.Admin, JoinedAt: p.ws.CreatedAt})
 		for k, u := range p.members {
-			role := workspace.RoleMember
+			r := role.Member
 			if k < len(p.admins) {
-				role = workspace.RoleAdmin
+				r = role.Admin
 			}
-			ms = append(ms, workspace.Membership{WorkspaceID: p.ws.ID, UserID: u.ID, Role: role, JoinedAt: p.ws.CreatedAt})
+			ms = append(ms, workspace.Membership{WorkspaceID: p.ws.ID, UserID: u.ID, Role: r, JoinedAt: p.ws.CreatedAt})
 		}
 		invs = append(invs, p.invites[workspace.InvitePublic]...)
 		invs = append(invs, p.invites[workspace.InviteEmail]...)
@@ -318,30 +320,30 @@ func makeEvent(rng *rand.Rand, p *plan, at time.Time) audit.Event {
 	inv := p.invites[kind][rng.IntN(len(p.invites[kind]))]
 	ip := "198.51.100." + strconv.Itoa(1+rng.IntN(254))
 	ua := userAgents[rng.IntN(len(userAgents))]
-	e := audit.Event{ID: audit.NewID(at), WorkspaceID: p.ws.ID, Action: action, OccurredAt: at,
+	e := audit.Event{ID: ids.New(at), WorkspaceID: p.ws.ID, Action: action, OccurredAt: at,
 		Actor: audit.Actor{ID: actor.ID, Email: &actor.Email, Type: audit.ActorUser}, IPAddress: &ip, UserAgent: &ua}
-	rid := audit.NewID(at)
+	rid := ids.New(at)
 	e.RequestID = &rid
 	member2 := member
-	role, prev := workspace.RoleMember, workspace.RoleAdmin
+	r, prev := role.Member, role.Admin
 	if rng.IntN(4) == 0 {
-		role, prev = workspace.RoleAdmin, workspace.RoleMember
+		r, prev = role.Admin, role.Member
 	}
 	switch action {
 	case audit.MemberAdded:
-		e.Target, e.Role = &audit.Target{Type: audit.TargetUser, ID: member2.ID, Label: &member2.Email}, &role
+		e.Target, e.Role = &audit.Target{Type: audit.TargetUser, ID: member2.ID, Label: &member2.Email}, &r
 	case audit.MemberRemoved:
-		e.Target, e.PreviousRole = &audit.Target{Type: audit.TargetUser, ID: member2.ID, Label: &member2.Email}, &role
+		e.Target, e.PreviousRole = &audit.Target{Type: audit.TargetUser, ID: member2.ID, Label: &member2.Email}, &r
 	case audit.MemberRoleUpdated:
-		e.Target, e.PreviousRole, e.Role = &audit.Target{Type: audit.TargetUser, ID: member2.ID, Label: &member2.Email}, &prev, &role
+		e.Target, e.PreviousRole, e.Role = &audit.Target{Type: audit.TargetUser, ID: member2.ID, Label: &member2.Email}, &prev, &r
 	case audit.PublicInviteLinkAccepted, audit.EmailInviteAccepted:
 		e.Actor = audit.Actor{ID: member2.ID, Email: &member2.Email, Type: audit.ActorUser}
-		e.Target, e.Role = &audit.Target{Type: audit.TargetInviteLink, ID: inv.ID, Label: inv.Email}, &role
+		e.Target, e.Role = &audit.Target{Type: audit.TargetInviteLink, ID: inv.ID, Label: inv.Email}, &r
 	case audit.PublicInviteLinkCreated, audit.EmailInviteCreated:
-		e.Target, e.Role = &audit.Target{Type: audit.TargetInviteLink, ID: inv.ID, Label: inv.Email}, &role
+		e.Target, e.Role = &audit.Target{Type: audit.TargetInviteLink, ID: inv.ID, Label: inv.Email}, &r
 	case audit.AuditLogExported:
 		csv := "CSV"
-		e.Target = &audit.Target{Type: audit.TargetExport, ID: audit.NewID(at), Label: &csv}
+		e.Target = &audit.Target{Type: audit.TargetExport, ID: ids.New(at), Label: &csv}
 	default:
 		e.Target = &audit.Target{Type: audit.TargetInviteLink, ID: inv.ID, Label: inv.Email}
 	}

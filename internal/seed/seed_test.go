@@ -10,7 +10,7 @@ import (
 	_ "github.com/glebarez/go-sqlite"
 	_ "github.com/go-sql-driver/mysql"
 
-	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/ids"
 	"github.com/auditlogd/auditlogd/internal/seed"
 	"github.com/auditlogd/auditlogd/internal/store"
 	"github.com/auditlogd/auditlogd/internal/testenv"
@@ -114,7 +114,7 @@ func TestSeedIsValidAndComplete(t *testing.T) {
 			t.Errorf("%d malformed ids", n)
 		}
 		var sample string
-		if err := conn.QueryRow("SELECT id FROM audit_events LIMIT 1").Scan(&sample); err != nil || !audit.ValidID(sample) {
+		if err := conn.QueryRow("SELECT id FROM audit_events LIMIT 1").Scan(&sample); err != nil || !ids.Valid(sample) {
 			t.Errorf("id %q: %v", sample, err)
 		}
 	})

@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/role"
 )
 
 // Events implements audit.Store: the read side of the log.
@@ -52,11 +53,11 @@ func (s *eventScan) event() audit.Event {
 		e.Target = &audit.Target{Type: audit.TargetType(s.targetType.String), ID: s.targetID.String, Label: nullable(s.targetLabel)}
 	}
 	if s.previousRole.Valid {
-		r := audit.Role(s.previousRole.String)
+		r := role.Role(s.previousRole.String)
 		e.PreviousRole = &r
 	}
 	if s.role.Valid {
-		r := audit.Role(s.role.String)
+		r := role.Role(s.role.String)
 		e.Role = &r
 	}
 	return e
@@ -85,7 +86,7 @@ func key(p *string) any {
 	return audit.MatchKey(*p)
 }
 
-func role(p *audit.Role) any {
+func roleArg(p *role.Role) any {
 	if p == nil {
 		return nil
 	}
@@ -136,7 +137,7 @@ func eventInsert(events []audit.Event) (string, []any) {
 			tt, tid, tl, tlKey = string(e.Target.Type), e.Target.ID, str(e.Target.Label), key(e.Target.Label)
 		}
 		args = append(args, e.ID, e.WorkspaceID, e.OccurredAt.UnixMilli(), string(e.Action), e.Actor.ID,
-			str(e.Actor.Email), string(e.Actor.Type), tt, tid, tl, role(e.PreviousRole), role(e.Role),
+			str(e.Actor.Email), string(e.Actor.Type), tt, tid, tl, roleArg(e.PreviousRole), roleArg(e.Role),
 			str(e.IPAddress), str(e.UserAgent), str(e.RequestID), key(e.Actor.Email), tlKey)
 	}
 	return b.String(), args

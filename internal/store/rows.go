@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
 
@@ -58,7 +59,7 @@ type membershipRow struct {
 func (membershipRow) TableName() string { return "memberships" }
 
 func (r membershipRow) toDomain() workspace.Membership {
-	return workspace.Membership{WorkspaceID: r.WorkspaceID, UserID: r.UserID, Role: workspace.Role(r.Role), JoinedAt: fromMs(r.JoinedAt)}
+	return workspace.Membership{WorkspaceID: r.WorkspaceID, UserID: r.UserID, Role: role.Role(r.Role), JoinedAt: fromMs(r.JoinedAt)}
 }
 
 func membershipFromDomain(m workspace.Membership) membershipRow {
@@ -85,7 +86,7 @@ func (inviteRow) TableName() string { return "invite_links" }
 func (r inviteRow) toDomain() workspace.Invite {
 	return workspace.Invite{
 		ID: r.ID, WorkspaceID: r.WorkspaceID, Kind: workspace.InviteKind(r.Kind), Email: r.Email,
-		Role: workspace.Role(r.Role), TokenHash: r.TokenHash, CreatedBy: r.CreatedBy, CreatedAt: fromMs(r.CreatedAt),
+		Role: role.Role(r.Role), TokenHash: r.TokenHash, CreatedBy: r.CreatedBy, CreatedAt: fromMs(r.CreatedAt),
 		ExpiresAt: fromMsPtr(r.ExpiresAt), DeletedAt: fromMsPtr(r.DeletedAt), UsedAt: fromMsPtr(r.UsedAt),
 		AcceptedCount: r.AcceptedCount,
 	}

@@ -18,15 +18,17 @@ import (
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"github.com/auditlogd/auditlogd/internal/dburl"
 )
 
 // Dialect names a supported database.
-type Dialect string
+type Dialect = dburl.Dialect
 
 // The supported dialects.
 const (
-	MySQL  Dialect = "mysql"
-	SQLite Dialect = "sqlite"
+	MySQL  = dburl.MySQL
+	SQLite = dburl.SQLite
 )
 
 // Options tune the connection pool and statement deadlines.
@@ -61,27 +63,7 @@ type DB struct {
 
 // ParseURL splits a database URL (sqlite://PATH or mysql://DSN) into its
 // dialect and driver DSN, and checks it.
-func ParseURL(raw string) (Dialect, string, error) {
-	switch {
-	case strings.HasPrefix(raw, "sqlite://"):
-		path := strings.TrimPrefix(raw, "sqlite://")
-		if path == "" {
-			return "", "", errors.New("sqlite:// needs a file path, e.g. sqlite://auditlog.db")
-		}
-		return SQLite, path, nil
-	case strings.HasPrefix(raw, "mysql://"):
-		dsn := strings.TrimPrefix(raw, "mysql://")
-		cfg, err := mysql.ParseDSN(dsn)
-		if err != nil {
-			return "", "", fmt.Errorf("mysql DSN: %w", err)
-		}
-		if cfg.DBName == "" {
-			return "", "", errors.New("mysql DSN names no database, e.g. mysql://root@tcp(127.0.0.1:3306)/auditlog")
-		}
-		return MySQL, dsn, nil
-	}
-	return "", "", errors.New("must start with sqlite:// or mysql://")
-}
+func ParseURL(raw string) (Dialect, string, error) { return dburl.Parse(raw) }
 
 // Open connects to the database named by rawURL. It does not migrate; call
 // Migrate.

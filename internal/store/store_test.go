@@ -12,7 +12,8 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
-	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/ids"
+	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/testenv"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
@@ -38,8 +39,8 @@ func TestDeadlockIsRetried(t *testing.T) {
 	ws := db.Workspaces()
 	ctx := context.Background()
 	now := time.Now()
-	a := workspace.Workspace{ID: audit.NewID(now), Name: "A", Plan: workspace.PlanFree, CreatedAt: now, UpdatedAt: now}
-	b := workspace.Workspace{ID: audit.NewID(now), Name: "B", Plan: workspace.PlanFree, CreatedAt: now, UpdatedAt: now}
+	a := workspace.Workspace{ID: ids.New(now), Name: "A", Plan: workspace.PlanFree, CreatedAt: now, UpdatedAt: now}
+	b := workspace.Workspace{ID: ids.New(now), Name: "B", Plan: workspace.PlanFree, CreatedAt: now, UpdatedAt: now}
 	for _, w := range []workspace.Workspace{a, b} {
 		if err := ws.CreateWorkspace(ctx, w); err != nil {
 			t.Fatal(err)
@@ -121,7 +122,7 @@ func TestTranslateKeepsSQLOutOfDomainErrors(t *testing.T) {
 		t.Errorf("missing workspace: %v, want NOT_FOUND", err)
 	}
 	now := time.Now()
-	w := workspace.Workspace{ID: audit.NewID(now), Name: "W", Plan: workspace.PlanFree, CreatedAt: now, UpdatedAt: now}
+	w := workspace.Workspace{ID: ids.New(now), Name: "W", Plan: workspace.PlanFree, CreatedAt: now, UpdatedAt: now}
 	if err := ws.CreateWorkspace(ctx, w); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestLockWorkspaceAsAndGetMember(t *testing.T) {
 		ws := open(t, tdb).Workspaces()
 		ctx := context.Background()
 		now := time.Now().UTC().Truncate(time.Millisecond)
-		w := workspace.Workspace{ID: audit.NewID(now), Name: "Acme", Plan: workspace.PlanTeams, CreatedAt: now, UpdatedAt: now}
+		w := workspace.Workspace{ID: ids.New(now), Name: "Acme", Plan: workspace.PlanTeams, CreatedAt: now, UpdatedAt: now}
 		u := workspace.User{ID: "u1", Email: "Ann@Example.com", CreatedAt: now, UpdatedAt: now}
 		if err := ws.SaveUser(ctx, u); err != nil {
 			t.Fatal(err)
@@ -145,28 +146,28 @@ func TestLockWorkspaceAsAndGetMember(t *testing.T) {
 		if err := ws.CreateWorkspace(ctx, w); err != nil {
 			t.Fatal(err)
 		}
-		if err := ws.CreateMembership(ctx, workspace.Membership{WorkspaceID: w.ID, UserID: u.ID, Role: workspace.RoleAdmin, JoinedAt: now}); err != nil {
+		if err := ws.CreateMembership(ctx, workspace.Membership{WorkspaceID: w.ID, UserID: u.ID, Role: role.Admin, JoinedAt: now}); err != nil {
 			t.Fatal(err)
 		}
 		err := ws.InTx(ctx, func(tx workspace.Store) error {
-			got, role, err := tx.LockWorkspaceAs(ctx, w.ID, u.ID)
+			got, r, err := tx.LockWorkspaceAs(ctx, w.ID, u.ID)
 			if err != nil {
 				return err
 			}
-			if got.Name != "Acme" || got.Plan != workspace.PlanTeams || role == nil || *role != workspace.RoleAdmin {
-				t.Errorf("LockWorkspaceAs = %+v, role %v", got, role)
+			if got.Name != "Acme" || got.Plan != workspace.PlanTeams || r == nil || *r != role.Admin {
+				t.Errorf("LockWorkspaceAs = %+v, role %v", got, r)
 			}
-			if _, role, err := tx.LockWorkspaceAs(ctx, w.ID, "stranger"); err != nil || role != nil {
-				t.Errorf("LockWorkspaceAs for a stranger: role %v, err %v", role, err)
+			if _, r, err := tx.LockWorkspaceAs(ctx, w.ID, "stranger"); err != nil || r != nil {
+				t.Errorf("LockWorkspaceAs for a stranger: role %v, err %v", r, err)
 			}
-			if _, _, err := tx.LockWorkspaceAs(ctx, audit.NewID(now), u.ID); !errors.Is(err, apperr.ErrNotFound) {
+			if _, _, err := tx.LockWorkspaceAs(ctx, ids.New(now), u.ID); !errors.Is(err, apperr.ErrNotFound) {
 				t.Errorf("LockWorkspaceAs of a missing workspace: %v", err)
 			}
 			m, mu, err := tx.GetMember(ctx, w.ID, u.ID)
 			if err != nil {
 				return err
 			}
-			if m.Role != workspace.RoleAdmin || mu.ID != u.ID || mu.Email != u.Email || !m.JoinedAt.Equal(now) {
+			if m.Role != role.Admin || mu.ID != u.ID || mu.Email != u.Email || !m.JoinedAt.Equal(now) {
 				t.Errorf("GetMember = %+v, %+v", m, mu)
 			}
 			if _, _, err := tx.GetMember(ctx, w.ID, "stranger"); !errors.Is(err, apperr.ErrNotFound) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
 
@@ -88,23 +89,23 @@ func (s *Workspaces) LockWorkspace(ctx context.Context, id string) (workspace.Wo
 }
 
 // LockWorkspaceAs reads the workspace FOR UPDATE together with userID's role.
-func (s *Workspaces) LockWorkspaceAs(ctx context.Context, id, userID string) (workspace.Workspace, *workspace.Role, error) {
+func (s *Workspaces) LockWorkspaceAs(ctx context.Context, id, userID string) (workspace.Workspace, *role.Role, error) {
 	var w workspaceRow
-	var role *string
+	var roleCol *string
 	err := s.c.run(ctx, true, func(db *gorm.DB) error {
 		return db.Table("workspaces").
 			Select("workspaces.id, workspaces.name, workspaces.plan, workspaces.created_at, workspaces.updated_at, m.role").
 			Joins("LEFT JOIN memberships m ON m.workspace_id = workspaces.id AND m.user_id = ?", userID).
 			Where("workspaces.id = ?", id).
 			Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
-			Row().Scan(&w.ID, &w.Name, &w.Plan, &w.CreatedAt, &w.UpdatedAt, &role)
+			Row().Scan(&w.ID, &w.Name, &w.Plan, &w.CreatedAt, &w.UpdatedAt, &roleCol)
 	})
 	if err != nil {
 		return workspace.Workspace{}, nil, err
 	}
-	var r *workspace.Role
-	if role != nil {
-		v := workspace.Role(*role)
+	var r *role.Role
+	if roleCol != nil {
+		v := role.Role(*roleCol)
 		r = &v
 	}
 	return w.toDomain(), r, nil
@@ -132,11 +133,11 @@ func (s *Workspaces) WorkspacesOf(ctx context.Context, userID string) ([]workspa
 // every guarded request, so it scans by hand rather than by reflection.
 func (s *Workspaces) GetAccess(ctx context.Context, workspaceID, userID string) (workspace.Access, error) {
 	var plan string
-	var role *string
+	var roleCol *string
 	err := s.c.run(ctx, false, func(db *gorm.DB) error {
 		return db.Raw(`SELECT w.plan, m.role FROM workspaces w
 			LEFT JOIN memberships m ON m.workspace_id = w.id AND m.user_id = ? WHERE w.id = ?`, userID, workspaceID).
-			Row().Scan(&plan, &role)
+			Row().Scan(&plan, &roleCol)
 	})
 	if errors.Is(err, apperr.ErrNotFound) {
 		return workspace.Access{}, nil
@@ -145,8 +146,8 @@ func (s *Workspaces) GetAccess(ctx context.Context, workspaceID, userID string) 
 		return workspace.Access{}, err
 	}
 	acc := workspace.Access{Exists: true, Plan: workspace.Plan(plan)}
-	if role != nil {
-		r := workspace.Role(*role)
+	if roleCol != nil {
+		r := role.Role(*roleCol)
 		acc.Role = &r
 	}
 	return acc, nil
@@ -193,7 +194,7 @@ func (s *Workspaces) CreateMembership(ctx context.Context, m workspace.Membershi
 }
 
 // UpdateRole sets a member's role.
-func (s *Workspaces) UpdateRole(ctx context.Context, workspaceID, userID string, role workspace.Role) error {
+func (s *Workspaces) UpdateRole(ctx context.Context, workspaceID, userID string, role role.Role) error {
 	return s.c.run(ctx, true, func(db *gorm.DB) error {
 		return db.Model(&membershipRow{}).Where("workspace_id = ? AND user_id = ?", workspaceID, userID).
 			Update("role", string(role)).Error
@@ -211,7 +212,7 @@ func (s *Workspaces) DeleteMembership(ctx context.Context, workspaceID, userID s
 func (s *Workspaces) CountAdmins(ctx context.Context, workspaceID string) (int, error) {
 	var n int64
 	err := s.c.run(ctx, false, func(db *gorm.DB) error {
-		return db.Model(&membershipRow{}).Where("workspace_id = ? AND role = ?", workspaceID, string(workspace.RoleAdmin)).Count(&n).Error
+		return db.Model(&membershipRow{}).Where("workspace_id = ? AND role = ?", workspaceID, string(role.Admin)).Count(&n).Error
 	})
 	return int(n), err
 }

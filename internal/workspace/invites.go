@@ -12,6 +12,8 @@ import (
 	"github.com/auditlogd/auditlogd/internal/apperr"
 	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/ids"
+	"github.com/auditlogd/auditlogd/internal/role"
 )
 
 // Invite tokens are "inv_" and 32 random bytes in base64url: 256 bits from
@@ -44,7 +46,7 @@ type CreateInviteInput struct {
 	WorkspaceID string
 	Kind        InviteKind
 	Email       *string
-	Role        Role
+	Role        role.Role
 	ExpiresAt   *time.Time
 }
 
@@ -57,7 +59,7 @@ type CreatedInvite struct {
 
 func (s *Service) validateInvite(in *CreateInviteInput) error {
 	if in.Role == "" {
-		in.Role = RoleMember
+		in.Role = role.Member
 	}
 	if !in.Role.Valid() {
 		return apperr.Invalid("input.role", "unknown role %q", string(in.Role))
@@ -107,7 +109,7 @@ func (s *Service) CreateInvite(ctx context.Context, p *auth.Principal, in Create
 			}
 		}
 		token, hash := NewInviteToken()
-		inv := Invite{ID: audit.NewID(now), WorkspaceID: in.WorkspaceID, Kind: in.Kind, Email: in.Email,
+		inv := Invite{ID: ids.New(now), WorkspaceID: in.WorkspaceID, Kind: in.Kind, Email: in.Email,
 			Role: in.Role, TokenHash: hash, CreatedBy: actor.Subject, CreatedAt: now, ExpiresAt: truncMs(in.ExpiresAt)}
 		if err := tx.CreateInvite(ctx, inv); err != nil {
 			return err
@@ -267,7 +269,7 @@ func (s *Service) admit(ctx context.Context, tx Store, actor auth.Principal, inv
 	accepted := s.memberEvent(ctx, actor, action, inv.WorkspaceID, inviteRef(inv), nil, &inv.Role, now)
 	added := s.memberEvent(ctx, actor, audit.MemberAdded, inv.WorkspaceID, userRef(actor.Subject, actor.Email), nil, &inv.Role, now)
 	// The acceptance comes first, then the membership it made.
-	ids := audit.NewIDs(now, 2)
+	ids := ids.NewN(now, 2)
 	accepted.ID, added.ID = ids[0], ids[1]
 	return tx.AppendEvents(ctx, accepted, added)
 }

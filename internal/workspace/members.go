@@ -9,6 +9,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/apperr"
 	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/role"
 )
 
 const maxEmailLen = 254
@@ -30,7 +31,7 @@ func normalizeEmail(field, s string) (string, error) {
 // AddMember adds a user the service already knows, found by email, to the
 // workspace. Unknown emails are NOT_FOUND (send an email invite instead);
 // existing members are a CONFLICT.
-func (s *Service) AddMember(ctx context.Context, p *auth.Principal, workspaceID, email string, role Role) (Membership, error) {
+func (s *Service) AddMember(ctx context.Context, p *auth.Principal, workspaceID, email string, want role.Role) (Membership, error) {
 	actor, err := user(p)
 	if err != nil {
 		return Membership{}, err
@@ -41,8 +42,8 @@ func (s *Service) AddMember(ctx context.Context, p *auth.Principal, workspaceID,
 		if _, err := lockAsAdmin(ctx, tx, workspaceID, actor.Subject); err != nil {
 			return err
 		}
-		if !role.Valid() {
-			return apperr.Invalid("input.role", "unknown role %q", string(role))
+		if !want.Valid() {
+			return apperr.Invalid("input.role", "unknown role %q", string(want))
 		}
 		email, err := normalizeEmail("input.email", email)
 		if err != nil {
@@ -53,14 +54,14 @@ func (s *Service) AddMember(ctx context.Context, p *auth.Principal, workspaceID,
 			return notFound(err, "no user with this email has signed in yet; send an email invite instead")
 		}
 		now := s.clock()
-		m = Membership{WorkspaceID: workspaceID, UserID: u.ID, Role: role, JoinedAt: now}
+		m = Membership{WorkspaceID: workspaceID, UserID: u.ID, Role: want, JoinedAt: now}
 		if err := tx.CreateMembership(ctx, m); err != nil {
 			if errors.Is(err, apperr.ErrConflict) {
 				return apperr.New(apperr.Conflict, "this user is already a member of the workspace")
 			}
 			return err
 		}
-		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberAdded, workspaceID, userRef(u.ID, u.Email), nil, &role, now))
+		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberAdded, workspaceID, userRef(u.ID, u.Email), nil, &want, now))
 	})
 	return m, err
 }
@@ -79,7 +80,7 @@ func (s *Service) RemoveMember(ctx context.Context, p *auth.Principal, workspace
 		if err != nil {
 			return notFound(err, "this user is not a member of the workspace")
 		}
-		if m.Role == RoleAdmin {
+		if m.Role == role.Admin {
 			if err := keepAnAdmin(ctx, tx, workspaceID, "remove"); err != nil {
 				return err
 			}
@@ -94,13 +95,13 @@ func (s *Service) RemoveMember(ctx context.Context, p *auth.Principal, workspace
 // UpdateMemberRole sets a member's role. Setting the role the member already
 // has changes nothing and writes nothing; demoting the last admin is a
 // CONFLICT.
-func (s *Service) UpdateMemberRole(ctx context.Context, p *auth.Principal, workspaceID, userID string, role Role) (Membership, error) {
+func (s *Service) UpdateMemberRole(ctx context.Context, p *auth.Principal, workspaceID, userID string, want role.Role) (Membership, error) {
 	actor, err := user(p)
 	if err != nil {
 		return Membership{}, err
 	}
-	if !role.Valid() {
-		return Membership{}, apperr.Invalid("input.role", "unknown role %q", string(role))
+	if !want.Valid() {
+		return Membership{}, apperr.Invalid("input.role", "unknown role %q", string(want))
 	}
 	var m Membership
 	err = s.store.InTx(ctx, func(tx Store) error {
@@ -114,20 +115,20 @@ func (s *Service) UpdateMemberRole(ctx context.Context, p *auth.Principal, works
 		if m, u, err = tx.GetMember(ctx, workspaceID, userID); err != nil {
 			return notFound(err, "this user is not a member of the workspace")
 		}
-		if m.Role == role {
+		if m.Role == want {
 			return nil
 		}
-		if m.Role == RoleAdmin {
+		if m.Role == role.Admin {
 			if err := keepAnAdmin(ctx, tx, workspaceID, "demote"); err != nil {
 				return err
 			}
 		}
-		if err := tx.UpdateRole(ctx, workspaceID, userID, role); err != nil {
+		if err := tx.UpdateRole(ctx, workspaceID, userID, want); err != nil {
 			return err
 		}
 		prev := m.Role
-		m.Role = role
-		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberRoleUpdated, workspaceID, userRef(u.ID, u.Email), &prev, &role, s.clock()))
+		m.Role = want
+		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberRoleUpdated, workspaceID, userRef(u.ID, u.Email), &prev, &want, s.clock()))
 	})
 	return m, err
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/auditlogd/auditlogd/internal/apperr"
 	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/ids"
+	"github.com/auditlogd/auditlogd/internal/role"
 )
 
 // Service owns workspaces, memberships and invites, and the audit events
@@ -141,7 +143,7 @@ func (s *Service) Workspace(ctx context.Context, p *auth.Principal, id string) (
 }
 
 // ViewerRole returns the viewer's role in the workspace.
-func (s *Service) ViewerRole(ctx context.Context, p *auth.Principal, workspaceID string) (Role, error) {
+func (s *Service) ViewerRole(ctx context.Context, p *auth.Principal, workspaceID string) (role.Role, error) {
 	acc, err := s.Access(ctx, p, workspaceID)
 	if err != nil {
 		return "", err
@@ -178,15 +180,15 @@ func (s *Service) CreateWorkspace(ctx context.Context, p *auth.Principal, name s
 	var w Workspace
 	err = s.store.InTx(ctx, func(tx Store) error {
 		now := s.clock()
-		w = Workspace{ID: audit.NewID(now), Name: name, Plan: PlanFree, CreatedAt: now, UpdatedAt: now}
+		w = Workspace{ID: ids.New(now), Name: name, Plan: PlanFree, CreatedAt: now, UpdatedAt: now}
 		if err := tx.CreateWorkspace(ctx, w); err != nil {
 			return err
 		}
-		m := Membership{WorkspaceID: w.ID, UserID: u.Subject, Role: RoleAdmin, JoinedAt: now}
+		m := Membership{WorkspaceID: w.ID, UserID: u.Subject, Role: role.Admin, JoinedAt: now}
 		if err := tx.CreateMembership(ctx, m); err != nil {
 			return err
 		}
-		return tx.AppendEvents(ctx, s.memberEvent(ctx, u, audit.MemberAdded, w.ID, userRef(u.Subject, u.Email), nil, ptr(RoleAdmin), now))
+		return tx.AppendEvents(ctx, s.memberEvent(ctx, u, audit.MemberAdded, w.ID, userRef(u.Subject, u.Email), nil, ptr(role.Admin), now))
 	})
 	return w, err
 }
@@ -229,8 +231,8 @@ func lockAsAdmin(ctx context.Context, tx Store, workspaceID, userID string) (Wor
 	if !validID(workspaceID) {
 		return Workspace{}, forbidden
 	}
-	w, role, err := tx.LockWorkspaceAs(ctx, workspaceID, userID)
-	if errors.Is(err, apperr.ErrNotFound) || (err == nil && (role == nil || *role != RoleAdmin)) {
+	w, r, err := tx.LockWorkspaceAs(ctx, workspaceID, userID)
+	if errors.Is(err, apperr.ErrNotFound) || (err == nil && (r == nil || *r != role.Admin)) {
 		return Workspace{}, forbidden
 	}
 	return w, err
@@ -238,16 +240,16 @@ func lockAsAdmin(ctx context.Context, tx Store, workspaceID, userID string) (Wor
 
 // memberEvent builds an event whose actor is the viewer, stamped with the
 // request's context.
-func (s *Service) memberEvent(ctx context.Context, actor auth.Principal, action audit.Action, workspaceID string, target *audit.Target, prev, role *Role, at time.Time) audit.Event {
+func (s *Service) memberEvent(ctx context.Context, actor auth.Principal, action audit.Action, workspaceID string, target *audit.Target, prev, granted *role.Role, at time.Time) audit.Event {
 	e := audit.Event{
-		ID:           audit.NewID(at),
+		ID:           ids.New(at),
 		WorkspaceID:  workspaceID,
 		Action:       action,
 		OccurredAt:   at,
 		Actor:        audit.Actor{ID: actor.Subject, Email: ptr(actor.Email), Type: audit.ActorUser},
 		Target:       target,
 		PreviousRole: prev,
-		Role:         role,
+		Role:         granted,
 	}
 	audit.Stamp(ctx, &e)
 	return e
@@ -270,4 +272,4 @@ func notFound(err error, msg string) error {
 
 // validID reports whether s looks like an id this service issues. Ids that
 // cannot exist are answered without a query.
-func validID(s string) bool { return audit.ValidID(s) }
+func validID(s string) bool { return ids.Valid(s) }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/role"
 )
 
 // Store is the storage the workspace service needs. Methods return
@@ -32,7 +33,7 @@ type Store interface {
 	LockWorkspace(ctx context.Context, id string) (Workspace, error)
 	// LockWorkspaceAs is LockWorkspace that also returns userID's role in
 	// the workspace (nil for a non-member), in the same statement.
-	LockWorkspaceAs(ctx context.Context, id, userID string) (Workspace, *Role, error)
+	LockWorkspaceAs(ctx context.Context, id, userID string) (Workspace, *role.Role, error)
 	SetPlan(ctx context.Context, id string, plan Plan, at time.Time) error
 	// WorkspacesOf returns the workspaces userID belongs to, by name.
 	WorkspacesOf(ctx context.Context, userID string) ([]Workspace, error)
@@ -44,7 +45,7 @@ type Store interface {
 	GetMember(ctx context.Context, workspaceID, userID string) (Membership, User, error)
 	ListMemberships(ctx context.Context, workspaceID string) ([]Membership, error)
 	CreateMembership(ctx context.Context, m Membership) error
-	UpdateRole(ctx context.Context, workspaceID, userID string, role Role) error
+	UpdateRole(ctx context.Context, workspaceID, userID string, r role.Role) error
 	DeleteMembership(ctx context.Context, workspaceID, userID string) error
 	CountAdmins(ctx context.Context, workspaceID string) (int, error)
 

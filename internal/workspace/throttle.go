@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
-	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/reqinfo"
 )
 
 // Throttle limits attempts per key; ratelimit.Limiter implements it.
@@ -24,7 +24,7 @@ func (s *Service) SetInviteThrottle(t Throttle) { s.inviteThrottle = t }
 
 func (s *Service) throttleKeys(ctx context.Context, actor auth.Principal) []string {
 	keys := []string{"user:" + actor.Subject}
-	if ip := audit.RequestInfoFrom(ctx).IPAddress; ip != "" {
+	if ip := reqinfo.From(ctx).IPAddress; ip != "" {
 		keys = append(keys, "ip:"+ip)
 	}
 	return keys

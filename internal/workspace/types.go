@@ -6,7 +6,7 @@ package workspace
 import (
 	"time"
 
-	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/role"
 )
 
 // Plan is a workspace's billing plan.
@@ -21,15 +21,6 @@ const (
 
 // Valid reports whether p is a known plan.
 func (p Plan) Valid() bool { return p == PlanFree || p == PlanTeams || p == PlanBusiness }
-
-// Role is a member's role; see audit.Role.
-type Role = audit.Role
-
-// The roles, repeated here for readability.
-const (
-	RoleMember = audit.RoleMember
-	RoleAdmin  = audit.RoleAdmin
-)
 
 // InviteKind says how an invite reaches people.
 type InviteKind string
@@ -65,7 +56,7 @@ type Workspace struct {
 type Membership struct {
 	WorkspaceID string
 	UserID      string
-	Role        Role
+	Role        role.Role
 	JoinedAt    time.Time
 }
 
@@ -76,7 +67,7 @@ type Invite struct {
 	WorkspaceID   string
 	Kind          InviteKind
 	Email         *string
-	Role          Role
+	Role          role.Role
 	TokenHash     []byte
 	CreatedBy     string
 	CreatedAt     time.Time
@@ -103,11 +94,11 @@ type Access struct {
 	Exists bool
 	Plan   Plan
 	// Role is nil when the user is not a member.
-	Role *Role
+	Role *role.Role
 }
 
 // IsAdmin reports whether the access is an admin's.
-func (a Access) IsAdmin() bool { return a.Exists && a.Role != nil && *a.Role == RoleAdmin }
+func (a Access) IsAdmin() bool { return a.Exists && a.Role != nil && *a.Role == role.Admin }
 
 // IsMember reports whether the access is any member's.
 func (a Access) IsMember() bool { return a.Exists && a.Role != nil }

@@ -1,4 +1,4 @@
-package audit
+package ids
 
 import (
 	"sync"
@@ -18,13 +18,13 @@ func TestIDsKeepTheirOrderWithinAMillisecond(t *testing.T) {
 			defer wg.Done()
 			prev := ""
 			for i := 0; i < 2000; i++ {
-				_ = NewID(base.Add(time.Duration(1+i%5) * time.Millisecond)) // another millisecond in between
-				id := NewID(base)
+				_ = New(base.Add(time.Duration(1+i%5) * time.Millisecond)) // another millisecond in between
+				id := New(base)
 				if id <= prev {
 					t.Errorf("id %s after %s in the same millisecond", id, prev)
 					return
 				}
-				if !ValidID(id) {
+				if !Valid(id) {
 					t.Errorf("invalid id %s", id)
 					return
 				}
@@ -37,13 +37,13 @@ func TestIDsKeepTheirOrderWithinAMillisecond(t *testing.T) {
 
 // TestIDsSortLikeTheirTime: ids of later milliseconds sort after earlier ones.
 func TestIDsSortLikeTheirTime(t *testing.T) {
-	a := NewID(time.UnixMilli(1_700_000_000_001))
-	b := NewID(time.UnixMilli(1_700_000_000_000))
+	a := New(time.UnixMilli(1_700_000_000_001))
+	b := New(time.UnixMilli(1_700_000_000_000))
 	if !(b < a) {
 		t.Errorf("%s (earlier) does not sort before %s", b, a)
 	}
-	ids := NewIDs(time.UnixMilli(1_700_000_000_000), 3)
-	if !(ids[0] < ids[1] && ids[1] < ids[2]) {
-		t.Errorf("NewIDs not increasing: %v", ids)
+	got := NewN(time.UnixMilli(1_700_000_000_000), 3)
+	if !(got[0] < got[1] && got[1] < got[2]) {
+		t.Errorf("NewN not increasing: %v", got)
 	}
 }

@@ -1,4 +1,6 @@
-package audit
+// Package ids makes the sortable ids (ULIDs) of events, workspaces, invites,
+// exports and requests.
+package ids
 
 import (
 	"crypto/rand"
@@ -8,33 +10,33 @@ import (
 	"github.com/oklog/ulid/v2"
 )
 
-// NewID returns a new sortable id (a ULID) whose time part is t, so that ids
+// New returns a new sortable id (a ULID) whose time part is t, so that ids
 // of events sort like their occurredAt. Within one millisecond, ids made by
 // this process increase in the order they are made, even when ids for other
 // milliseconds are made in between: events written one after the other in
 // the same millisecond keep their order in the log.
-func NewID(t time.Time) string { return ids.next(ulid.Timestamp(t)).String() }
+func New(t time.Time) string { return generator.next(ulid.Timestamp(t)).String() }
 
-// NewIDs returns n ids for events that happen together at t, strictly
+// NewN returns n ids for events that happen together at t, strictly
 // increasing in the order given.
-func NewIDs(t time.Time, n int) []string {
+func NewN(t time.Time, n int) []string {
 	out := make([]string, n)
 	for i := range out {
-		out[i] = NewID(t)
+		out[i] = New(t)
 	}
 	return out
 }
 
-// ValidID reports whether s is a well-formed id as NewID makes them.
-func ValidID(s string) bool {
+// Valid reports whether s is a well-formed id as New makes them.
+func Valid(s string) bool {
 	_, err := ulid.ParseStrict(s)
 	return err == nil && len(s) == ulid.EncodedSize
 }
 
-// ids is the process's id generator. It is the one piece of package state:
+// generator is the process's id generator. It is the one piece of package state:
 // ordering ids within a millisecond needs a single source per process (as the
 // ULID library's own default entropy is).
-var ids = &idGenerator{}
+var generator = &idGenerator{}
 
 // idGenerator remembers the last id of the last few milliseconds. A new id
 // for one of them is that id plus one; for a new millisecond it starts from
