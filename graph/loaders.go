@@ -20,8 +20,10 @@ type loaders struct {
 
 type loadersKey struct{}
 
-// withLoaders is middleware that gives each request its own dataloaders, so
-// that nothing is cached across requests (or users). NewHandler installs it.
+// withLoaders is middleware that gives each request its own dataloaders and
+// the workspace service's per-request memory (the access rows and the member
+// and invite lists it has read), so that nothing is cached across requests
+// (or users). NewHandler installs it.
 func withLoaders(ws *workspace.Service) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -35,7 +37,8 @@ func withLoaders(ws *workspace.Service) func(http.Handler) http.Handler {
 					return inKeyOrder(ids, wss, err, func(w workspace.Workspace) string { return w.ID })
 				}, dataloadgen.WithWait(time.Millisecond)),
 			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), loadersKey{}, l)))
+			ctx := ws.WithRequestScope(context.WithValue(r.Context(), loadersKey{}, l))
+			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }

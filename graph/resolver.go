@@ -37,11 +37,11 @@ func (r *Resolver) auditLog(ctx context.Context, workspaceID string, pr audit.Pa
 	if orderBy != nil {
 		dir = orderBy.Direction
 	}
-	page, err := r.AuditService.List(ctx, workspaceID, f, dir, pr)
+	page, err := r.AuditService.List(ctx, viewer(ctx), workspaceID, f, dir, pr)
 	if err != nil {
 		return nil, err
 	}
-	return model.NewAuditEventConnection(r.AuditService, workspaceID, f, page), nil
+	return model.NewAuditEventConnection(r.AuditService, viewer(ctx), workspaceID, f, page), nil
 }
 
 // toFilter maps the GraphQL filter onto the domain's.

@@ -51,9 +51,11 @@ func token(args []string, e env, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.Name, "name", "", "display name")
 	fs.StringVar(&c.Scope, "scope", "", "space-separated scopes, e.g. billing:write")
 	fs.DurationVar(&c.TTL, "ttl", time.Hour, "lifetime")
+	verified := fs.Bool("email-verified", true, "the email_verified claim (with --email)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	c.EmailVerified = verified
 	if c.Subject == "" {
 		return fmt.Errorf("token: --sub is required")
 	}

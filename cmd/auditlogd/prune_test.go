@@ -62,8 +62,8 @@ func xCountRows(t *testing.T, a *app.App, query string, args ...any) int {
 func xHistory(t *testing.T, getenv func(string) string, now time.Time) (oldEvents int) {
 	t.Helper()
 	ctx := context.Background()
-	admin := &auth.Principal{Subject: "user-admin", Email: "admin@example.com"}
-	member := &auth.Principal{Subject: "user-member", Email: "member@example.com"}
+	admin := &auth.Principal{Subject: "user-admin", Email: "admin@example.com", EmailVerified: true}
+	member := &auth.Principal{Subject: "user-member", Email: "member@example.com", EmailVerified: true}
 	billing := &auth.Principal{Subject: "billing", Scopes: []string{auth.ScopeBillingWrite}}
 
 	past := xOpen(t, getenv, now.Add(-3*time.Hour))

@@ -107,7 +107,8 @@ func printDemo(ctx context.Context, a *app.App, w io.Writer) error {
 		return nil
 	}
 	base := a.Config.PublicURL
-	tok, err := a.Verifier.Sign(auth.Claims{Subject: demo.Admin.Subject, Email: demo.Admin.Email, Name: demo.Admin.Name, TTL: 24 * time.Hour})
+	verified := true
+	tok, err := a.Verifier.Sign(auth.Claims{Subject: demo.Admin.Subject, Email: demo.Admin.Email, Name: demo.Admin.Name, EmailVerified: &verified, TTL: 24 * time.Hour})
 	if err != nil {
 		fmt.Fprintf(w, "Demo workspace %s is ready, but no token can be printed: %v\n", res.WorkspaceID, err)
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/auth"
 )
 
 // AuditEventConnection is one page of the audit log as a Relay connection.
@@ -11,14 +12,16 @@ import (
 // it.
 type AuditEventConnection struct {
 	page        *audit.Page
+	viewer      *auth.Principal
 	workspaceID string
 	filter      audit.Filter
 	svc         *audit.Service
 }
 
-// NewAuditEventConnection wraps a page of workspaceID's log read with filter.
-func NewAuditEventConnection(svc *audit.Service, workspaceID string, filter audit.Filter, page *audit.Page) *AuditEventConnection {
-	return &AuditEventConnection{page: page, workspaceID: workspaceID, filter: filter, svc: svc}
+// NewAuditEventConnection wraps a page of workspaceID's log read by viewer
+// with filter.
+func NewAuditEventConnection(svc *audit.Service, viewer *auth.Principal, workspaceID string, filter audit.Filter, page *audit.Page) *AuditEventConnection {
+	return &AuditEventConnection{page: page, viewer: viewer, workspaceID: workspaceID, filter: filter, svc: svc}
 }
 
 // AuditEventEdge is an event with its cursor.
@@ -60,5 +63,5 @@ func (c *AuditEventConnection) PageInfo() PageInfo {
 // TotalCount counts every event that matches the filter inside the retention
 // window, exactly.
 func (c *AuditEventConnection) TotalCount(ctx context.Context) (int, error) {
-	return c.svc.Count(ctx, c.workspaceID, c.filter)
+	return c.svc.Count(ctx, c.viewer, c.workspaceID, c.filter)
 }

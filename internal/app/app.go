@@ -63,7 +63,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	if now == nil {
 		now = time.Now
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxOpenConns, QueryTimeout: cfg.DBQueryTimeout})
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxOpenConns, QueryTimeout: cfg.DBQueryTimeout, Now: now})
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
@@ -76,18 +76,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		log.Info("migrations applied", "migrations", applied)
 	}
 	verifier, err := auth.NewVerifier(auth.Settings{Algorithm: cfg.JWT.Algorithm, Secret: cfg.JWT.Secret,
-		PublicKey: cfg.JWT.PublicKey, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, Now: now})
+		PublicKey: cfg.JWT.PublicKey, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience,
+		EmailVerifiedDefault: cfg.JWT.EmailVerifiedDefault, Now: now})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("jwt: %w", err)
 	}
 	a := &App{Config: cfg, Log: log, DB: db, Metrics: metrics.New(), Verifier: verifier, Now: now}
 	a.Metrics.RegisterDBPools(db.Pools())
-	a.Workspaces = workspace.NewService(db.Workspaces(), cfg.PublicURL, now)
+	a.Workspaces = workspace.NewService(db.Workspaces(), workspace.Options{PublicURL: cfg.PublicURL, Now: now,
+		PublicInviteTTL: cfg.PublicInviteTTL, WorkspacesPerUserPerDay: cfg.WorkspacesPerUserPerDay})
 	if cfg.InviteAttemptsPerMinute > 0 {
 		a.Workspaces.SetInviteThrottle(ratelimit.PerMinute(cfg.InviteAttemptsPerMinute, now))
 	}
-	a.Audit = audit.NewService(db.Events(), audit.NewCursorCodec(cfg.ExportSecret), cfg.Retention, now)
+	a.Audit = audit.NewService(db.Events(), a.Workspaces, audit.NewCursorCodec(cfg.ExportSecret), cfg.Retention, now)
 	a.Exporter = audit.NewExporter(db.Events(), a.Workspaces, audit.NewURLSigner(cfg.ExportSecret, cfg.PublicURL),
 		audit.ExporterConfig{TTL: cfg.ExportTTL, Retention: cfg.Retention, Now: now})
 	a.Pruner = audit.NewPruner(db.Events(), cfg.Retention, 0, now)

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -105,8 +104,3 @@ func ceilMs(t time.Time) time.Time {
 	}
 	return t
 }
-
-// MatchKey is the form in which emails and labels are compared by the
-// actorEmail and targetLabel filters: lower-cased with Unicode rules, and
-// otherwise exact (accents and spaces count).
-func MatchKey(s string) string { return strings.ToLower(s) }

@@ -2,11 +2,13 @@ package auth
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-chi/jwtauth/v5"
@@ -36,6 +38,9 @@ type Settings struct {
 	// Issuer and Audience, when set, must match iss and aud.
 	Issuer   string
 	Audience string
+	// EmailVerifiedDefault is whether a token without an email_verified
+	// claim counts as verified.
+	EmailVerifiedDefault bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -107,6 +112,9 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 	if !compact(token) {
 		return Principal{}, errors.New("the token is malformed: a JWT is three base64url segments")
 	}
+	if err := noCritical(token); err != nil {
+		return Principal{}, err
+	}
 	t, err := jwtauth.VerifyToken(v.ja, token)
 	if err != nil {
 		return Principal{}, describe(err)
@@ -122,7 +130,44 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 	if nbf := t.NotBefore(); !nbf.IsZero() && nbf.After(now.Add(clockSkew)) {
 		return Principal{}, errors.New("the token is not valid yet")
 	}
-	return principalOf(t)
+	return principalOf(t, v.settings.EmailVerifiedDefault)
+}
+
+// noCritical refuses a token whose protected header lists critical
+// extensions: this verifier understands none, and RFC 7515 §4.1.11 says a
+// recipient that does not understand one must reject the token.
+func noCritical(token string) error {
+	header, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(header)
+	if err != nil {
+		return errors.New("the token is malformed: its header is not base64url")
+	}
+	var h map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return errors.New("the token is malformed: its header is not a JSON object")
+	}
+	if _, ok := h["crit"]; ok {
+		return errors.New("the token is invalid: it lists critical header extensions this service does not understand")
+	}
+	return nil
+}
+
+// validSubject reports whether sub can be a user id: valid UTF-8 of 1 to
+// maxSubjectLen bytes, no control characters, and no white space at either
+// end. Databases whose collations pad with spaces would otherwise take
+// "alice " for "alice".
+func validSubject(sub string) bool {
+	if sub == "" || len(sub) > maxSubjectLen || !utf8.ValidString(sub) {
+		return false
+	}
+	for _, r := range sub {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return false
+		}
+	}
+	first, _ := utf8.DecodeRuneInString(sub)
+	last, _ := utf8.DecodeLastRuneInString(sub)
+	return !unicode.IsSpace(first) && !unicode.IsSpace(last)
 }
 
 // compact reports whether token is a JWS in compact serialization written
@@ -156,14 +201,17 @@ func describe(err error) error {
 	return errors.New("the token is invalid: bad signature, algorithm or claims")
 }
 
-func principalOf(t jwt.Token) (Principal, error) {
-	p := Principal{Subject: t.Subject()}
-	if p.Subject == "" || len(p.Subject) > maxSubjectLen || !utf8.ValidString(p.Subject) {
-		return Principal{}, fmt.Errorf("the token's sub must be 1 to %d characters", maxSubjectLen)
+func principalOf(t jwt.Token, emailVerifiedDefault bool) (Principal, error) {
+	p := Principal{Subject: t.Subject(), EmailVerified: emailVerifiedDefault}
+	if !validSubject(p.Subject) {
+		return Principal{}, fmt.Errorf("the token's sub must be 1 to %d bytes of text without control characters or surrounding white space", maxSubjectLen)
 	}
 	claims := t.PrivateClaims()
 	var ok bool
 	if v, has := claims["email"]; has {
+		// Kept as the identity provider wrote it (it is recorded on events);
+		// it is matched to invites and by addMember only in its canonical
+		// form (package email), which a malformed address does not have.
 		if p.Email, ok = v.(string); !ok || len(p.Email) > maxEmailLen || !strings.Contains(p.Email, "@") || !utf8.ValidString(p.Email) {
 			return Principal{}, errors.New("the token's email claim is not an email address")
 		}
@@ -181,7 +229,7 @@ func principalOf(t jwt.Token) (Principal, error) {
 		if !ok {
 			return Principal{}, errors.New("the token's email_verified claim must be true or false")
 		}
-		p.EmailVerified = &b
+		p.EmailVerified = b
 	}
 	p.Scopes = ParseScopes(claims["scope"])
 	return p, nil
@@ -196,6 +244,8 @@ type Claims struct {
 	TTL      time.Duration
 	Issuer   string
 	Audience string
+	// EmailVerified, when set, is written as the email_verified claim.
+	EmailVerified *bool
 }
 
 // Sign makes an HS256 token with the configured secret. It is for the
@@ -213,6 +263,9 @@ func (v *Verifier) Sign(c Claims) (string, error) {
 	}
 	now := v.settings.Now()
 	claims := map[string]any{"sub": c.Subject, "iat": now.Unix(), "exp": now.Add(c.TTL).Unix()}
+	if c.EmailVerified != nil {
+		claims["email_verified"] = *c.EmailVerified
+	}
 	for k, val := range map[string]string{"email": c.Email, "name": c.Name, "scope": c.Scope,
 		"iss": firstNonEmpty(c.Issuer, v.settings.Issuer), "aud": firstNonEmpty(c.Audience, v.settings.Audience)} {
 		if val != "" {

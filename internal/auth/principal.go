@@ -23,8 +23,10 @@ type Principal struct {
 	Email string
 	// Name is the optional display name.
 	Name string
-	// EmailVerified is the email_verified claim when the token has one.
-	EmailVerified *bool
+	// EmailVerified is the email_verified claim, or, for a token without
+	// one, AUDITLOG_JWT_EMAIL_VERIFIED_DEFAULT (false unless configured).
+	// Only a verified email is ever matched to an invite or by addMember.
+	EmailVerified bool
 	// Scopes are the space-separated scope claim's entries.
 	Scopes []string
 }
@@ -35,10 +37,6 @@ func (p Principal) IsUser() bool { return p.Email != "" }
 
 // HasScope reports whether the token was granted scope.
 func (p Principal) HasScope(scope string) bool { return slices.Contains(p.Scopes, scope) }
-
-// EmailIsVerified reports whether the token does not deny that its email is
-// verified (absent means verified by the identity provider's issuance).
-func (p Principal) EmailIsVerified() bool { return p.EmailVerified == nil || *p.EmailVerified }
 
 type principalKey struct{}
 

@@ -42,6 +42,9 @@ type JWT struct {
 	SecretGenerated bool
 	Issuer          string
 	Audience        string
+	// EmailVerifiedDefault is whether a token without an email_verified
+	// claim counts as verified (AUDITLOG_JWT_EMAIL_VERIFIED_DEFAULT).
+	EmailVerifiedDefault bool
 }
 
 // Config is the whole validated configuration.
@@ -53,6 +56,8 @@ type Config struct {
 	ExportSecret            []byte
 	ExportSecretGenerated   bool
 	ExportTTL               time.Duration
+	PublicInviteTTL         time.Duration
+	WorkspacesPerUserPerDay int
 	Retention               time.Duration
 	PruneInterval           time.Duration
 	TrustedProxies          []netip.Prefix
@@ -82,6 +87,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		DatabaseURL:             r.str("AUDITLOG_DATABASE_URL", DefaultDatabaseURL),
 		PublicURL:               r.publicURL("AUDITLOG_PUBLIC_URL"),
 		ExportTTL:               r.duration("AUDITLOG_EXPORT_TTL", 15*time.Minute, time.Second, 7*24*time.Hour),
+		PublicInviteTTL:         r.duration("AUDITLOG_PUBLIC_INVITE_TTL", 7*24*time.Hour, time.Minute, 365*24*time.Hour),
+		WorkspacesPerUserPerDay: r.int("AUDITLOG_WORKSPACES_PER_USER_PER_DAY", 20, 1, 1_000_000),
 		Retention:               r.duration("AUDITLOG_RETENTION", 2160*time.Hour, time.Second, 100*365*24*time.Hour),
 		PruneInterval:           r.duration("AUDITLOG_PRUNE_INTERVAL", time.Hour, time.Second, 7*24*time.Hour),
 		TrustedProxies:          r.prefixes("AUDITLOG_TRUSTED_PROXIES"),
@@ -243,7 +250,8 @@ func (r *reader) secret(name string) ([]byte, bool) {
 }
 
 func (r *reader) jwt() JWT {
-	j := JWT{Issuer: r.str("AUDITLOG_JWT_ISSUER", ""), Audience: r.str("AUDITLOG_JWT_AUDIENCE", "")}
+	j := JWT{Issuer: r.str("AUDITLOG_JWT_ISSUER", ""), Audience: r.str("AUDITLOG_JWT_AUDIENCE", ""),
+		EmailVerifiedDefault: r.bool("AUDITLOG_JWT_EMAIL_VERIFIED_DEFAULT", false)}
 	keyPath := r.str("AUDITLOG_JWT_PUBLIC_KEY", "")
 	if keyPath != "" && r.getenv("AUDITLOG_JWT_SECRET") != "" {
 		r.fail("AUDITLOG_JWT_PUBLIC_KEY", "set either AUDITLOG_JWT_SECRET (HS256) or AUDITLOG_JWT_PUBLIC_KEY (RS256/ES256), not both")
@@ -257,6 +265,17 @@ func (r *reader) jwt() JWT {
 	key, alg, err := readPublicKey(keyPath)
 	if err != nil {
 		r.fail("AUDITLOG_JWT_PUBLIC_KEY", "%v", err)
+		return j
+	}
+	// An identity provider signs tokens for many applications with one key:
+	// without iss and aud checks, a token it issued for another application
+	// would get in here.
+	if j.Issuer == "" {
+		r.fail("AUDITLOG_JWT_ISSUER", "is required with AUDITLOG_JWT_PUBLIC_KEY: set it to your identity provider's issuer (the iss claim)")
+		return j
+	}
+	if j.Audience == "" {
+		r.fail("AUDITLOG_JWT_AUDIENCE", "is required with AUDITLOG_JWT_PUBLIC_KEY: set it to the audience your identity provider puts in tokens for auditlogd (the aud claim)")
 		return j
 	}
 	j.PublicKey, j.Algorithm = key, alg

@@ -278,7 +278,8 @@ func TestLoadPublicKeys(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := config.Load(env(map[string]string{"AUDITLOG_JWT_PUBLIC_KEY": tc.path}))
+			c, err := config.Load(env(map[string]string{"AUDITLOG_JWT_PUBLIC_KEY": tc.path,
+				"AUDITLOG_JWT_ISSUER": "https://id.example.com", "AUDITLOG_JWT_AUDIENCE": "auditlogd"}))
 			if tc.wantAlg == "" {
 				var ce *config.Error
 				if !errors.As(err, &ce) || ce.Var != "AUDITLOG_JWT_PUBLIC_KEY" {
@@ -297,6 +298,36 @@ func TestLoadPublicKeys(t *testing.T) {
 			}
 			if c.JWT.Secret != nil || c.JWT.SecretGenerated {
 				t.Errorf("with a public key there is also an HS256 secret (generated %v)", c.JWT.SecretGenerated)
+			}
+		})
+	}
+}
+
+// TestPublicKeyNeedsIssuerAndAudience: an identity provider signs tokens for
+// many applications with one key, so with a public key the issuer and the
+// audience must be pinned, and Load names the variable that is missing.
+func TestPublicKeyNeedsIssuerAndAudience(t *testing.T) {
+	t.Parallel()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writePublicKey(t, t.TempDir(), "p256.pem", &key.PublicKey)
+	for _, tc := range []struct {
+		name    string
+		vars    map[string]string
+		wantVar string
+	}{
+		{"neither", map[string]string{}, "AUDITLOG_JWT_ISSUER"},
+		{"no-audience", map[string]string{"AUDITLOG_JWT_ISSUER": "https://id.example.com"}, "AUDITLOG_JWT_AUDIENCE"},
+		{"no-issuer", map[string]string{"AUDITLOG_JWT_AUDIENCE": "auditlogd"}, "AUDITLOG_JWT_ISSUER"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.vars["AUDITLOG_JWT_PUBLIC_KEY"] = path
+			_, err := config.Load(env(tc.vars))
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Var != tc.wantVar {
+				t.Fatalf("Load: %v, want a *config.Error naming %s", err, tc.wantVar)
 			}
 		})
 	}

@@ -17,14 +17,14 @@ import (
 )
 
 // Admin is the demo workspace's admin, whose token serve --demo prints.
-var Admin = auth.Principal{Subject: "demo-alice", Email: "alice@example.com", Name: "Alice Admin"}
+var Admin = auth.Principal{Subject: "demo-alice", Email: "alice@example.com", Name: "Alice Admin", EmailVerified: true}
 
 // people of the demo, besides Alice.
 var (
-	bob   = auth.Principal{Subject: "demo-bob", Email: "bob@example.com", Name: "Bob Builder"}
-	carol = auth.Principal{Subject: "demo-carol", Email: "carol@example.com", Name: "Carol Chen"}
-	dave  = auth.Principal{Subject: "demo-dave", Email: "dave@example.com", Name: "Dave Diaz"}
-	erin  = auth.Principal{Subject: "demo-erin", Email: "erin@example.com", Name: "Erin Evans"}
+	bob   = auth.Principal{Subject: "demo-bob", Email: "bob@example.com", Name: "Bob Builder", EmailVerified: true}
+	carol = auth.Principal{Subject: "demo-carol", Email: "carol@example.com", Name: "Carol Chen", EmailVerified: true}
+	dave  = auth.Principal{Subject: "demo-dave", Email: "dave@example.com", Name: "Dave Diaz", EmailVerified: true}
+	erin  = auth.Principal{Subject: "demo-erin", Email: "erin@example.com", Name: "Erin Evans", EmailVerified: true}
 )
 
 // Result says what Seed made.
@@ -39,10 +39,17 @@ type steppingClock struct{ t time.Time }
 func (c *steppingClock) now() time.Time        { return c.t }
 func (c *steppingClock) after(d time.Duration) { c.t = c.t.Add(d) }
 
+// Store is the workspace store with a clock of the demo's choosing (the
+// demo's events happen over the past month).
+type Store interface {
+	workspace.Store
+	WithClock(now func() time.Time) workspace.Store
+}
+
 // Seed creates the demo workspace if the database has no workspace yet. It
 // returns the demo workspace of an earlier run otherwise, when it exists.
-func Seed(ctx context.Context, store workspace.Store, publicURL string, now time.Time) (Result, error) {
-	existing, err := store.WorkspacesOf(ctx, Admin.Subject)
+func Seed(ctx context.Context, store Store, publicURL string, now time.Time) (Result, error) {
+	existing, err := store.WorkspacesOf(ctx, Admin.Subject, workspace.MaxWorkspacesPerUser)
 	if err != nil {
 		return Result{}, err
 	}
@@ -50,7 +57,7 @@ func Seed(ctx context.Context, store workspace.Store, publicURL string, now time
 		return Result{WorkspaceID: existing[0].ID}, nil
 	}
 	clk := &steppingClock{t: now.Add(-30 * 24 * time.Hour)}
-	svc := workspace.NewService(store, publicURL, clk.now)
+	svc := workspace.NewService(store.WithClock(clk.now), workspace.Options{PublicURL: publicURL, Now: clk.now})
 	s := script{ctx: ctx, svc: svc, clk: clk}
 	id := s.run()
 	if s.err != nil {

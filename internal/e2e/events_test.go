@@ -388,14 +388,15 @@ func TestEventsWrittenByEachMutation(t *testing.T) {
 			},
 		},
 		{
-			name: "create-public-invite-granting-admin",
+			name: "create-email-invite-granting-admin",
 			act: func(t *testing.T, f *aEventsFixture) *response {
 				var r *response
-				f.inv, r = aCreateInvite(t, f.s, f.admin.token, f.ws, "PUBLIC", "", "ADMIN", withHeader("User-Agent", aUA))
+				f.email = fmt.Sprintf("future.admin.%d@example.com", userSeq.Add(1))
+				f.inv, r = aCreateInvite(t, f.s, f.admin.token, f.ws, "EMAIL", f.email, "ADMIN", withHeader("User-Agent", aUA))
 				return r
 			},
 			want: func(f *aEventsFixture) []aEv {
-				return []aEv{ev("PUBLIC_INVITE_LINK_CREATED", f.admin, "INVITE_LINK", f.inv.ID, aNil, aNil, "ADMIN")}
+				return []aEv{ev("EMAIL_INVITE_CREATED", f.admin, "INVITE_LINK", f.inv.ID, f.email, aNil, "ADMIN")}
 			},
 		},
 		{
@@ -444,14 +445,18 @@ func TestEventsWrittenByEachMutation(t *testing.T) {
 			},
 		},
 		{
-			name:  "accept-public-admin-invite-role-admin",
-			setup: invite("PUBLIC", "ADMIN"),
+			name: "accept-email-admin-invite-role-admin",
+			setup: func(t *testing.T, f *aEventsFixture) {
+				f.email = fmt.Sprintf("new.admin.%d@example.com", userSeq.Add(1))
+				f.other = aUserWithEmail(t, f.s, "newadmin", f.email)
+				f.inv, _ = aCreateInvite(t, f.s, f.admin.token, f.ws, "EMAIL", f.email, "ADMIN")
+			},
 			act: func(t *testing.T, f *aEventsFixture) *response {
 				return f.do(t, f.other.token, aAcceptQuery, map[string]any{"t": f.inv.Token})
 			},
 			want: func(f *aEventsFixture) []aEv {
 				return []aEv{
-					ev("PUBLIC_INVITE_LINK_ACCEPTED", f.other, "INVITE_LINK", f.inv.ID, aNil, aNil, "ADMIN"),
+					ev("EMAIL_INVITE_ACCEPTED", f.other, "INVITE_LINK", f.inv.ID, f.email, aNil, "ADMIN"),
 					ev("MEMBER_ADDED", f.other, "USER", f.other.id, f.other.email, aNil, "ADMIN"),
 				}
 			},
@@ -564,14 +569,14 @@ func TestEventsWrittenByEachMutation(t *testing.T) {
 		{
 			name: "accept-public-invite-while-member-writes-nothing",
 			setup: func(t *testing.T, f *aEventsFixture) {
-				invite("PUBLIC", "ADMIN")(t, f)
-				f.s.addMember(t, f.admin, f.ws, f.other, "MEMBER")
+				invite("PUBLIC", "MEMBER")(t, f)
+				f.s.addMember(t, f.admin, f.ws, f.other, "ADMIN")
 			},
 			act: func(t *testing.T, f *aEventsFixture) *response {
 				r := f.do(t, f.other.token, aAcceptQuery, map[string]any{"t": f.inv.Token})
 				var out struct{ AcceptInvite struct{ Role string } }
-				if aDecode(t, r, &out); out.AcceptInvite.Role != "MEMBER" {
-					t.Errorf("accepting an ADMIN link as a MEMBER changed the role to %q", out.AcceptInvite.Role)
+				if aDecode(t, r, &out); out.AcceptInvite.Role != "ADMIN" {
+					t.Errorf("accepting a MEMBER link as an ADMIN changed the role to %q", out.AcceptInvite.Role)
 				}
 				if got := aInviteLinks(t, f.s, f.admin.token, f.ws)[f.inv.ID]; got != 0 {
 					t.Errorf("acceptedCount = %d after a member accepted, want 0", got)

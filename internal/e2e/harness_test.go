@@ -39,6 +39,11 @@ func newServer(t testing.TB, db testenv.DB, env map[string]string) *server {
 		"AUDITLOG_JWT_SECRET":     testSecret,
 		"AUDITLOG_EXPORT_SECRET":  "export-secret-0123456789-abcdefghijklmnopqrstuvwxyz",
 		"AUDITLOG_RATE_LIMIT_RPS": "0",
+		// The tests' tokens stand for users of an identity provider that
+		// verifies emails; the tests of the default (false) set it back.
+		"AUDITLOG_JWT_EMAIL_VERIFIED_DEFAULT": "true",
+		// Tests create many workspaces per admin; the limit has its own test.
+		"AUDITLOG_WORKSPACES_PER_USER_PER_DAY": "1000000",
 	}
 	for k, v := range env {
 		vars[k] = v

@@ -52,7 +52,22 @@ func hJWT(t testing.TB, alg jwa.SignatureAlgorithm, key any, claims map[string]a
 func hClaims(name string) map[string]any {
 	sub := fmt.Sprintf("jwt-%s-%d", name, userSeq.Add(1))
 	now := time.Now()
-	return map[string]any{"sub": sub, "email": sub + "@example.com", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	return map[string]any{"sub": sub, "email": sub + "@example.com", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		"iss": hIssuer, "aud": hAudience}
+}
+
+// The issuer and audience of the identity provider in the public-key tests
+// (with a public key both are required settings).
+const (
+	hIssuer   = "https://id.example.com"
+	hAudience = "auditlogd"
+)
+
+// hIdPEnv configures a server for tokens of an identity provider with key
+// path.
+func hIdPEnv(path string) map[string]string {
+	return map[string]string{"AUDITLOG_JWT_SECRET": "", "AUDITLOG_JWT_PUBLIC_KEY": path,
+		"AUDITLOG_JWT_ISSUER": hIssuer, "AUDITLOG_JWT_AUDIENCE": hAudience}
 }
 
 // hWith returns a copy of claims with kv set (nil deletes).
@@ -259,7 +274,7 @@ func TestJWTRS256(t *testing.T) {
 		t.Parallel()
 		path, pemBytes := hWriteKey(t, &priv.PublicKey)
 		der, _ := x509.MarshalPKIXPublicKey(&priv.PublicKey)
-		s := newServer(t, db, map[string]string{"AUDITLOG_JWT_SECRET": "", "AUDITLOG_JWT_PUBLIC_KEY": path})
+		s := newServer(t, db, hIdPEnv(path))
 
 		t.Run("a valid RS256 token is accepted", func(t *testing.T) {
 			c := hClaims("rs256")
@@ -278,6 +293,16 @@ func TestJWTRS256(t *testing.T) {
 			},
 			"RS256 exp: 0": func(t *testing.T, c map[string]any) string {
 				return hJWT(t, jwa.RS256, priv, hWith(c, "exp", 0))
+			},
+			// The same identity provider's token for another application.
+			"RS256 for another audience": func(t *testing.T, c map[string]any) string {
+				return hJWT(t, jwa.RS256, priv, hWith(c, "aud", "another-app"))
+			},
+			"RS256 without an audience": func(t *testing.T, c map[string]any) string {
+				return hJWT(t, jwa.RS256, priv, hWith(c, "aud", nil))
+			},
+			"RS256 from another issuer": func(t *testing.T, c map[string]any) string {
+				return hJWT(t, jwa.RS256, priv, hWith(c, "iss", "https://evil.example.com"))
 			},
 		} {
 			t.Run(name, func(t *testing.T) {
@@ -301,7 +326,7 @@ func TestJWTES256(t *testing.T) {
 	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
 		t.Parallel()
 		path, pemBytes := hWriteKey(t, &priv.PublicKey)
-		s := newServer(t, db, map[string]string{"AUDITLOG_JWT_SECRET": "", "AUDITLOG_JWT_PUBLIC_KEY": path})
+		s := newServer(t, db, hIdPEnv(path))
 
 		t.Run("a valid ES256 token is accepted", func(t *testing.T) {
 			c := hClaims("es256")

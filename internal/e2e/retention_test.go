@@ -313,7 +313,7 @@ func xOldEvents(t testing.TB, s *server, ws, actor string, end time.Time, n int)
 				Actor:  audit.Actor{ID: actor, Email: &email, Type: audit.ActorUser},
 				Target: &audit.Target{Type: audit.TargetUser, ID: fmt.Sprintf("old-user-%d", i)}, Role: &role})
 		}
-		if err := s.app.DB.Events().AppendEvents(context.Background(), events...); err != nil {
+		if err := s.app.DB.Bulk().InsertEvents(context.Background(), events); err != nil {
 			t.Fatalf("write old events: %v", err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
+	"github.com/auditlogd/auditlogd/internal/audit"
 )
 
 // maxTxAttempts bounds how often a transaction is retried after a deadlock or
@@ -20,12 +21,55 @@ import (
 const maxTxAttempts = 5
 
 // conn is a handle on the database, either outside a transaction (reads go to
-// the reader, writes to the writer) or inside one (both are the transaction).
+// the reader, writes to the writer) or inside one (both are the transaction,
+// and state holds what the transaction has locked).
 type conn struct {
 	db     *DB
 	reader *gorm.DB
 	writer *gorm.DB
 	tx     bool
+	state  *txState
+	// now is the clock that event-writing transactions read after taking
+	// their workspace's lock.
+	now func() time.Time
+}
+
+// txState is what one transaction attempt has locked: the workspaces whose
+// rows it holds, each with the time the clock read right after the lock.
+// AppendEvents writes events only for those workspaces, stamped no earlier
+// than that: "lock, then clock" is enforced here, not left to each caller.
+type txState struct {
+	locked map[string]time.Time
+}
+
+// lock records that the transaction holds workspaceID's row and reads the
+// clock, after the lock, truncated to the millisecond.
+func (c conn) lock(workspaceID string) time.Time {
+	at := c.now().UTC().Truncate(time.Millisecond)
+	if prev, ok := c.state.locked[workspaceID]; ok && prev.After(at) {
+		at = prev
+	}
+	c.state.locked[workspaceID] = at
+	return at
+}
+
+// checkLocked returns an error unless the transaction locked every event's
+// workspace before the event's time was read.
+func (c conn) checkLocked(events []audit.Event) error {
+	if !c.tx {
+		return errors.New("store: events are appended only inside a transaction that locked their workspace")
+	}
+	for _, e := range events {
+		at, ok := c.state.locked[e.WorkspaceID]
+		if !ok {
+			return fmt.Errorf("store: event %s is for workspace %s, which this transaction did not lock", e.ID, e.WorkspaceID)
+		}
+		if e.OccurredAt.Before(at) {
+			return fmt.Errorf("store: event %s is stamped %s, before its workspace was locked at %s (read the clock after the lock)",
+				e.ID, e.OccurredAt.Format(time.RFC3339Nano), at.Format(time.RFC3339Nano))
+		}
+	}
+	return nil
 }
 
 // run gives fn a handle with a statement deadline and translates its error.
@@ -67,7 +111,8 @@ func (c conn) attempt(ctx context.Context, fn func(conn) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.db.opts.QueryTimeout)
 	defer cancel()
 	return c.writer.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(conn{db: c.db, reader: tx, writer: tx, tx: true})
+		return fn(conn{db: c.db, reader: tx, writer: tx, tx: true, now: c.now,
+			state: &txState{locked: map[string]time.Time{}}})
 	})
 }
 

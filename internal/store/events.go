@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/email"
 	"github.com/auditlogd/auditlogd/internal/role"
 )
 
@@ -77,13 +78,13 @@ func str(p *string) any {
 	return *p
 }
 
-// key is the lower-cased form of an email or label that the email filters
-// compare; see audit.MatchKey.
+// key is the form of an email or label that the email filters compare; see
+// email.Key.
 func key(p *string) any {
 	if p == nil {
 		return nil
 	}
-	return audit.MatchKey(*p)
+	return email.Key(*p)
 }
 
 func roleArg(p *role.Role) any {
@@ -207,8 +208,8 @@ func baseWhere(workspaceID string, f audit.Filter) *where {
 		w.add("occurred_at < ?", f.Until.UnixMilli())
 	}
 	for _, c := range []struct{ col, v string }{
-		{"actor_id", f.ActorID}, {"actor_email_key", audit.MatchKey(f.ActorEmail)},
-		{"target_id", f.TargetID}, {"target_label_key", audit.MatchKey(f.TargetLabel)},
+		{"actor_id", f.ActorID}, {"actor_email_key", emailKey(f.ActorEmail)},
+		{"target_id", f.TargetID}, {"target_label_key", emailKey(f.TargetLabel)},
 	} {
 		if c.v != "" {
 			w.add(c.col+" = ?", c.v)
@@ -287,21 +288,40 @@ func unionAll(d Dialect, parts []string) string {
 	return b.String()
 }
 
-// ListEvents runs one keyset scan. With LookBehind, the page and a probe of
-// one row at or behind q.From (in the other direction) go to the database
-// as one UNION ALL, and the rows are told apart by their position.
-func (s *Events) ListEvents(ctx context.Context, q audit.Query) ([]audit.Event, bool, error) {
+// accessQuery reads a user's access row of a workspace shaped like an event
+// row, so that it can ride in the same UNION ALL as a page: its id is empty
+// and its occurred_at -1 (no event has either), its action column holds the
+// plan and its actor_id the role (” for a non-member). A workspace that
+// does not exist gives no row.
+const accessQuery = "SELECT '' AS id, w.id AS workspace_id, -1 AS occurred_at, w.plan AS action, COALESCE(m.role, '') AS actor_id, " +
+	"NULL AS actor_email, '' AS actor_type, NULL AS target_type, NULL AS target_id, NULL AS target_label, NULL AS previous_role, " +
+	"NULL AS role, NULL AS ip_address, NULL AS user_agent, NULL AS request_id " +
+	"FROM workspaces w LEFT JOIN memberships m ON m.workspace_id = w.id AND m.user_id = ? WHERE w.id = ?"
+
+// ListEvents runs one keyset scan. With LookBehind, a probe of one row at or
+// behind q.From (in the other direction), and with AccessOf, the user's
+// access row, go to the database with the page as one UNION ALL; the rows are
+// told apart by their position and the access row by its marker.
+func (s *Events) ListEvents(ctx context.Context, q audit.Query) (audit.ListResult, error) {
 	query, args := listQuery(s.c.db.dialect, q)
+	parts := []string{query}
 	probing := q.LookBehind && q.From != nil
 	if probing {
 		probe := audit.Query{WorkspaceID: q.WorkspaceID, Filter: q.Filter, Descending: !q.Descending, Limit: 1,
 			From: &audit.Bound{Position: q.From.Position, Inclusive: true}}
 		pq, pargs := listQuery(s.c.db.dialect, probe)
-		query = unionAll(s.c.db.dialect, []string{query, pq})
+		parts = append(parts, pq)
 		args = append(slices.Clip(args), pargs...)
 	}
-	out := make([]audit.Event, 0, q.Limit+1)
-	behind := false
+	res := audit.ListResult{Events: make([]audit.Event, 0, q.Limit+1)}
+	if q.AccessOf != nil {
+		parts = append(parts, accessQuery)
+		args = append(slices.Clip(args), *q.AccessOf, q.WorkspaceID)
+		res.Access = &audit.AccessRow{}
+	}
+	if len(parts) > 1 {
+		query = unionAll(s.c.db.dialect, parts)
+	}
 	err := s.c.run(ctx, false, func(db *gorm.DB) error {
 		rows, err := db.Raw(query, args...).Rows()
 		if err != nil {
@@ -313,18 +333,26 @@ func (s *Events) ListEvents(ctx context.Context, q audit.Query) ([]audit.Event, 
 			if err := rows.Scan(sc.dest()...); err != nil {
 				return err
 			}
-			e := sc.event()
-			if probing && !ahead(e.Position(), q.From.Position, q.Descending) {
-				behind = true
+			if sc.id == "" && sc.occurredAt == -1 {
+				res.Access.Exists, res.Access.Plan = true, sc.action
+				if sc.actorID != "" {
+					r := role.Role(sc.actorID)
+					res.Access.Role = &r
+				}
 				continue
 			}
-			out = append(out, e)
+			e := sc.event()
+			if probing && !ahead(e.Position(), q.From.Position, q.Descending) {
+				res.Behind = true
+				continue
+			}
+			res.Events = append(res.Events, e)
 		}
 		return rows.Err()
 	})
-	if probing {
+	if len(parts) > 1 {
 		// A UNION promises no order; put the page back in scan order.
-		slices.SortFunc(out, func(a, b audit.Event) int {
+		slices.SortFunc(res.Events, func(a, b audit.Event) int {
 			switch {
 			case ahead(a.Position(), b.Position(), q.Descending):
 				return 1
@@ -334,7 +362,7 @@ func (s *Events) ListEvents(ctx context.Context, q audit.Query) ([]audit.Event, 
 			return 0
 		})
 	}
-	return out, behind, err
+	return res, err
 }
 
 // ahead reports whether p comes strictly after from in the scan direction.
@@ -404,6 +432,14 @@ func countQuery(workspaceID string, f audit.Filter) (string, []any) {
 		args = append(args, ta...)
 	}
 	return "SELECT " + strings.Join(parts, " + "), args
+}
+
+// emailKey is email.Key of a filter value, "" for no filter.
+func emailKey(s string) string {
+	if s == "" {
+		return ""
+	}
+	return email.Key(s)
 }
 
 func actionStrings(as []audit.Action) []string {

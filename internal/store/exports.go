@@ -31,15 +31,23 @@ func (s *Events) InTx(ctx context.Context, fn func(tx audit.ExportStore) error) 
 	return s.c.inTx(ctx, func(c conn) error { return fn(&Events{c}) })
 }
 
-// AppendEvents writes audit events in the caller's transaction.
+// AppendEvents writes audit events in the caller's transaction, which must
+// have locked their workspaces (see conn.checkLocked).
 func (s *Events) AppendEvents(ctx context.Context, events ...audit.Event) error {
+	if err := s.c.checkLocked(events); err != nil {
+		return err
+	}
 	return appendEvents(ctx, s.c, events)
 }
 
-// LockWorkspace takes the workspace row's write lock (see audit.ExportStore).
-func (s *Events) LockWorkspace(ctx context.Context, workspaceID string) error {
-	_, err := (&Workspaces{s.c}).LockWorkspace(ctx, workspaceID)
-	return err
+// LockWorkspace takes the workspace row's write lock with userID's access
+// row, then reads the clock (see audit.ExportStore).
+func (s *Events) LockWorkspace(ctx context.Context, workspaceID, userID string) (audit.Lock, error) {
+	lk, err := (&Workspaces{s.c}).LockWorkspace(ctx, workspaceID, userID)
+	if err != nil {
+		return audit.Lock{}, err
+	}
+	return audit.Lock{Access: audit.AccessRow{Exists: true, Plan: string(lk.Plan), Role: lk.Role}, Now: lk.Now}, nil
 }
 
 // CreateExport records an export request.

@@ -3,7 +3,7 @@ package store
 import (
 	"time"
 
-	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/email"
 	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
@@ -12,22 +12,23 @@ import (
 // fromDomain convert at the boundary. Times are Unix milliseconds.
 
 type userRow struct {
-	ID        string `gorm:"primaryKey"`
-	Email     string
-	EmailKey  string
-	Name      *string
-	CreatedAt int64 `gorm:"autoCreateTime:false"`
-	UpdatedAt int64 `gorm:"autoUpdateTime:false"`
+	ID            string `gorm:"primaryKey"`
+	Email         string
+	EmailKey      string
+	EmailVerified bool
+	Name          *string
+	CreatedAt     int64 `gorm:"autoCreateTime:false"`
+	UpdatedAt     int64 `gorm:"autoUpdateTime:false"`
 }
 
 func (userRow) TableName() string { return "users" }
 
 func (r userRow) toDomain() workspace.User {
-	return workspace.User{ID: r.ID, Email: r.Email, Name: r.Name, CreatedAt: fromMs(r.CreatedAt), UpdatedAt: fromMs(r.UpdatedAt)}
+	return workspace.User{ID: r.ID, Email: r.Email, EmailVerified: r.EmailVerified, Name: r.Name, CreatedAt: fromMs(r.CreatedAt), UpdatedAt: fromMs(r.UpdatedAt)}
 }
 
 func userFromDomain(u workspace.User) userRow {
-	return userRow{ID: u.ID, Email: u.Email, EmailKey: audit.MatchKey(u.Email), Name: u.Name,
+	return userRow{ID: u.ID, Email: u.Email, EmailKey: email.Key(u.Email), EmailVerified: u.EmailVerified, Name: u.Name,
 		CreatedAt: u.CreatedAt.UnixMilli(), UpdatedAt: u.UpdatedAt.UnixMilli()}
 }
 
@@ -35,6 +36,7 @@ type workspaceRow struct {
 	ID        string `gorm:"primaryKey"`
 	Name      string
 	Plan      string
+	CreatedBy *string
 	CreatedAt int64 `gorm:"autoCreateTime:false"`
 	UpdatedAt int64 `gorm:"autoUpdateTime:false"`
 }
@@ -42,11 +44,19 @@ type workspaceRow struct {
 func (workspaceRow) TableName() string { return "workspaces" }
 
 func (r workspaceRow) toDomain() workspace.Workspace {
-	return workspace.Workspace{ID: r.ID, Name: r.Name, Plan: workspace.Plan(r.Plan), CreatedAt: fromMs(r.CreatedAt), UpdatedAt: fromMs(r.UpdatedAt)}
+	w := workspace.Workspace{ID: r.ID, Name: r.Name, Plan: workspace.Plan(r.Plan), CreatedAt: fromMs(r.CreatedAt), UpdatedAt: fromMs(r.UpdatedAt)}
+	if r.CreatedBy != nil {
+		w.CreatedBy = *r.CreatedBy
+	}
+	return w
 }
 
 func workspaceFromDomain(w workspace.Workspace) workspaceRow {
-	return workspaceRow{ID: w.ID, Name: w.Name, Plan: string(w.Plan), CreatedAt: w.CreatedAt.UnixMilli(), UpdatedAt: w.UpdatedAt.UnixMilli()}
+	r := workspaceRow{ID: w.ID, Name: w.Name, Plan: string(w.Plan), CreatedAt: w.CreatedAt.UnixMilli(), UpdatedAt: w.UpdatedAt.UnixMilli()}
+	if w.CreatedBy != "" {
+		r.CreatedBy = &w.CreatedBy
+	}
+	return r
 }
 
 type membershipRow struct {

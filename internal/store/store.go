@@ -38,6 +38,9 @@ type Options struct {
 	// QueryTimeout is the deadline of each statement (and of each
 	// transaction as a whole).
 	QueryTimeout time.Duration
+	// Now is the clock that event-writing transactions read after locking
+	// their workspace; time.Now when nil.
+	Now func() time.Time
 }
 
 func (o Options) withDefaults() Options {
@@ -46,6 +49,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.QueryTimeout <= 0 {
 		o.QueryTimeout = 10 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return o
 }
@@ -230,5 +236,5 @@ func (db *DB) Workspaces() *Workspaces { return &Workspaces{db.conn()} }
 func (db *DB) Events() *Events { return &Events{db.conn()} }
 
 func (db *DB) conn() conn {
-	return conn{db: db, reader: db.read, writer: db.write}
+	return conn{db: db, reader: db.read, writer: db.write, now: db.opts.Now}
 }

@@ -41,10 +41,8 @@ func TestDeadlockIsRetried(t *testing.T) {
 	now := time.Now()
 	a := workspace.Workspace{ID: ids.New(now), Name: "A", Plan: workspace.PlanFree, CreatedAt: now, UpdatedAt: now}
 	b := workspace.Workspace{ID: ids.New(now), Name: "B", Plan: workspace.PlanFree, CreatedAt: now, UpdatedAt: now}
-	for _, w := range []workspace.Workspace{a, b} {
-		if err := ws.CreateWorkspace(ctx, w); err != nil {
-			t.Fatal(err)
-		}
+	if err := db.Bulk().InsertWorkspaces(ctx, []workspace.Workspace{a, b}); err != nil {
+		t.Fatal(err)
 	}
 	var attempts atomic.Int32
 	var both sync.WaitGroup
@@ -53,7 +51,7 @@ func TestDeadlockIsRetried(t *testing.T) {
 		firstTry := true
 		return ws.InTx(ctx, func(tx workspace.Store) error {
 			attempts.Add(1)
-			if _, err := tx.LockWorkspace(ctx, first); err != nil {
+			if _, err := tx.LockWorkspace(ctx, first, ""); err != nil {
 				return err
 			}
 			if firstTry {
@@ -61,7 +59,7 @@ func TestDeadlockIsRetried(t *testing.T) {
 				both.Done()
 				both.Wait() // each holds its first lock before taking the second
 			}
-			_, err := tx.LockWorkspace(ctx, second)
+			_, err := tx.LockWorkspace(ctx, second, "")
 			return err
 		})
 	}
@@ -123,17 +121,17 @@ func TestTranslateKeepsSQLOutOfDomainErrors(t *testing.T) {
 	}
 	now := time.Now()
 	w := workspace.Workspace{ID: ids.New(now), Name: "W", Plan: workspace.PlanFree, CreatedAt: now, UpdatedAt: now}
-	if err := ws.CreateWorkspace(ctx, w); err != nil {
+	if _, err := ws.CreateWorkspace(ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	if err := ws.CreateWorkspace(ctx, w); !errors.Is(err, apperr.ErrConflict) {
+	if _, err := ws.CreateWorkspace(ctx, w); !errors.Is(err, apperr.ErrConflict) {
 		t.Errorf("duplicate workspace: %v, want CONFLICT", err)
 	}
 }
 
-// TestLockWorkspaceAsAndGetMember checks the joined reads the services use
+// TestLockWorkspaceAndGetMember checks the joined reads the services use
 // on their hot paths, on both databases.
-func TestLockWorkspaceAsAndGetMember(t *testing.T) {
+func TestLockWorkspaceAndGetMember(t *testing.T) {
 	testenv.ForEachDB(t, func(t *testing.T, tdb testenv.DB) {
 		ws := open(t, tdb).Workspaces()
 		ctx := context.Background()
@@ -143,25 +141,25 @@ func TestLockWorkspaceAsAndGetMember(t *testing.T) {
 		if err := ws.SaveUser(ctx, u); err != nil {
 			t.Fatal(err)
 		}
-		if err := ws.CreateWorkspace(ctx, w); err != nil {
+		if _, err := ws.CreateWorkspace(ctx, w); err != nil {
 			t.Fatal(err)
 		}
 		if err := ws.CreateMembership(ctx, workspace.Membership{WorkspaceID: w.ID, UserID: u.ID, Role: role.Admin, JoinedAt: now}); err != nil {
 			t.Fatal(err)
 		}
 		err := ws.InTx(ctx, func(tx workspace.Store) error {
-			got, r, err := tx.LockWorkspaceAs(ctx, w.ID, u.ID)
+			got, err := tx.LockWorkspace(ctx, w.ID, u.ID)
 			if err != nil {
 				return err
 			}
-			if got.Name != "Acme" || got.Plan != workspace.PlanTeams || r == nil || *r != role.Admin {
-				t.Errorf("LockWorkspaceAs = %+v, role %v", got, r)
+			if got.Name != "Acme" || got.Plan != workspace.PlanTeams || got.Role == nil || *got.Role != role.Admin || got.Now.IsZero() {
+				t.Errorf("LockWorkspace = %+v", got)
 			}
-			if _, r, err := tx.LockWorkspaceAs(ctx, w.ID, "stranger"); err != nil || r != nil {
-				t.Errorf("LockWorkspaceAs for a stranger: role %v, err %v", r, err)
+			if lk, err := tx.LockWorkspace(ctx, w.ID, "stranger"); err != nil || lk.Role != nil {
+				t.Errorf("LockWorkspace for a stranger: %+v, err %v", lk, err)
 			}
-			if _, _, err := tx.LockWorkspaceAs(ctx, ids.New(now), u.ID); !errors.Is(err, apperr.ErrNotFound) {
-				t.Errorf("LockWorkspaceAs of a missing workspace: %v", err)
+			if _, err := tx.LockWorkspace(ctx, ids.New(now), u.ID); !errors.Is(err, apperr.ErrNotFound) {
+				t.Errorf("LockWorkspace of a missing workspace: %v", err)
 			}
 			m, mu, err := tx.GetMember(ctx, w.ID, u.ID)
 			if err != nil {

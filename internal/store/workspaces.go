@@ -19,6 +19,15 @@ type Workspaces struct{ c conn }
 
 var _ workspace.Store = (*Workspaces)(nil)
 
+// WithClock returns the store with another clock for the events its
+// transactions stamp (the demo writes a month of history with a clock that
+// steps through the past).
+func (s *Workspaces) WithClock(now func() time.Time) workspace.Store {
+	c := s.c
+	c.now = now
+	return &Workspaces{c}
+}
+
 // InTx runs fn in one transaction; see workspace.Store.
 func (s *Workspaces) InTx(ctx context.Context, fn func(tx workspace.Store) error) error {
 	return s.c.inTx(ctx, func(c conn) error { return fn(&Workspaces{c}) })
@@ -38,13 +47,40 @@ func (s *Workspaces) GetUsers(ctx context.Context, ids []string) ([]workspace.Us
 	return convert(rows, userRow.toDomain), err
 }
 
-// FindUserByEmail returns the most recently seen user with that email.
-func (s *Workspaces) FindUserByEmail(ctx context.Context, email string) (workspace.User, error) {
-	var r userRow
+// FindVerifiedUsersByEmail returns at most limit users with that verified
+// canonical address.
+func (s *Workspaces) FindVerifiedUsersByEmail(ctx context.Context, key string, limit int) ([]workspace.User, error) {
+	var rows []userRow
 	err := s.c.run(ctx, false, func(db *gorm.DB) error {
-		return db.Where("email_key = ?", audit.MatchKey(email)).Order("updated_at DESC").Take(&r).Error
+		return db.Where("email_key = ? AND email_verified = ?", key, true).Order("id").Limit(limit).Find(&rows).Error
 	})
-	return r.toDomain(), err
+	return convert(rows, userRow.toDomain), err
+}
+
+// LockUser holds the user's row until the transaction ends.
+func (s *Workspaces) LockUser(ctx context.Context, id string) error {
+	var r userRow
+	return s.c.run(ctx, true, func(db *gorm.DB) error {
+		return db.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).Select("id").Take(&r, "id = ?", id).Error
+	})
+}
+
+// CountMemberships counts the user's workspaces.
+func (s *Workspaces) CountMemberships(ctx context.Context, userID string) (int, error) {
+	var n int64
+	err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		return db.Model(&membershipRow{}).Where("user_id = ?", userID).Count(&n).Error
+	})
+	return int(n), err
+}
+
+// CountWorkspacesCreatedSince counts the workspaces the user created since.
+func (s *Workspaces) CountWorkspacesCreatedSince(ctx context.Context, userID string, since time.Time) (int, error) {
+	var n int64
+	err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		return db.Model(&workspaceRow{}).Where("created_by = ? AND created_at >= ?", userID, since.UnixMilli()).Count(&n).Error
+	})
+	return int(n), err
 }
 
 // SaveUser inserts the user or refreshes its email and name.
@@ -53,15 +89,22 @@ func (s *Workspaces) SaveUser(ctx context.Context, u workspace.User) error {
 	return s.c.run(ctx, true, func(db *gorm.DB) error {
 		return db.Clauses(clause.OnConflict{
 			Columns:   []clause.Column{{Name: "id"}},
-			DoUpdates: clause.AssignmentColumns([]string{"email", "email_key", "name", "updated_at"}),
+			DoUpdates: clause.AssignmentColumns([]string{"email", "email_key", "email_verified", "name", "updated_at"}),
 		}).Create(&r).Error
 	})
 }
 
-// CreateWorkspace inserts a workspace.
-func (s *Workspaces) CreateWorkspace(ctx context.Context, w workspace.Workspace) error {
+// CreateWorkspace inserts a workspace; the transaction then holds its row
+// (nobody else can see it before the commit) and reads the clock.
+func (s *Workspaces) CreateWorkspace(ctx context.Context, w workspace.Workspace) (time.Time, error) {
 	r := workspaceFromDomain(w)
-	return s.c.run(ctx, true, func(db *gorm.DB) error { return db.Create(&r).Error })
+	if err := s.c.run(ctx, true, func(db *gorm.DB) error { return db.Create(&r).Error }); err != nil {
+		return time.Time{}, err
+	}
+	if !s.c.tx {
+		return time.Time{}, nil
+	}
+	return s.c.lock(w.ID), nil
 }
 
 // GetWorkspace returns one workspace.
@@ -78,37 +121,32 @@ func (s *Workspaces) GetWorkspaces(ctx context.Context, ids []string) ([]workspa
 	return convert(rows, workspaceRow.toDomain), err
 }
 
-// LockWorkspace reads the workspace FOR UPDATE. (SQLite has one writer at a
-// time, so its transactions are serialized already.)
-func (s *Workspaces) LockWorkspace(ctx context.Context, id string) (workspace.Workspace, error) {
-	var r workspaceRow
-	err := s.c.run(ctx, true, func(db *gorm.DB) error {
-		return db.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).Take(&r, "id = ?", id).Error
-	})
-	return r.toDomain(), err
-}
-
-// LockWorkspaceAs reads the workspace FOR UPDATE together with userID's role.
-func (s *Workspaces) LockWorkspaceAs(ctx context.Context, id, userID string) (workspace.Workspace, *role.Role, error) {
+// LockWorkspace reads the workspace FOR UPDATE together with userID's role,
+// records the lock in the transaction and then reads the clock. (SQLite has
+// one writer at a time, so its transactions are serialized already.)
+func (s *Workspaces) LockWorkspace(ctx context.Context, id, userID string) (workspace.Locked, error) {
+	if !s.c.tx {
+		return workspace.Locked{}, errors.New("store: LockWorkspace outside a transaction")
+	}
 	var w workspaceRow
 	var roleCol *string
 	err := s.c.run(ctx, true, func(db *gorm.DB) error {
 		return db.Table("workspaces").
-			Select("workspaces.id, workspaces.name, workspaces.plan, workspaces.created_at, workspaces.updated_at, m.role").
+			Select("workspaces.id, workspaces.name, workspaces.plan, workspaces.created_by, workspaces.created_at, workspaces.updated_at, m.role").
 			Joins("LEFT JOIN memberships m ON m.workspace_id = workspaces.id AND m.user_id = ?", userID).
 			Where("workspaces.id = ?", id).
 			Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
-			Row().Scan(&w.ID, &w.Name, &w.Plan, &w.CreatedAt, &w.UpdatedAt, &roleCol)
+			Row().Scan(&w.ID, &w.Name, &w.Plan, &w.CreatedBy, &w.CreatedAt, &w.UpdatedAt, &roleCol)
 	})
 	if err != nil {
-		return workspace.Workspace{}, nil, err
+		return workspace.Locked{}, err
 	}
-	var r *role.Role
+	lk := workspace.Locked{Workspace: w.toDomain(), Now: s.c.lock(id)}
 	if roleCol != nil {
-		v := role.Role(*roleCol)
-		r = &v
+		r := role.Role(*roleCol)
+		lk.Role = &r
 	}
-	return w.toDomain(), r, nil
+	return lk, nil
 }
 
 // SetPlan changes the plan.
@@ -119,14 +157,29 @@ func (s *Workspaces) SetPlan(ctx context.Context, id string, plan workspace.Plan
 	})
 }
 
-// WorkspacesOf returns the user's workspaces by name.
-func (s *Workspaces) WorkspacesOf(ctx context.Context, userID string) ([]workspace.Workspace, error) {
-	var rows []workspaceRow
+// WorkspacesOf returns at most limit of the user's workspaces, by name, with
+// the user's role in each.
+func (s *Workspaces) WorkspacesOf(ctx context.Context, userID string, limit int) ([]workspace.MemberWorkspace, error) {
+	var out []workspace.MemberWorkspace
 	err := s.c.run(ctx, false, func(db *gorm.DB) error {
-		return db.Joins("JOIN memberships m ON m.workspace_id = workspaces.id").
-			Where("m.user_id = ?", userID).Order("workspaces.name, workspaces.id").Find(&rows).Error
+		rows, err := db.Raw(`SELECT w.id, w.name, w.plan, w.created_by, w.created_at, w.updated_at, m.role
+			FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+			WHERE m.user_id = ? ORDER BY w.name, w.id LIMIT ?`, userID, limit).Rows()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var w workspaceRow
+			var r string
+			if err := rows.Scan(&w.ID, &w.Name, &w.Plan, &w.CreatedBy, &w.CreatedAt, &w.UpdatedAt, &r); err != nil {
+				return err
+			}
+			out = append(out, workspace.MemberWorkspace{Workspace: w.toDomain(), Role: role.Role(r)})
+		}
+		return rows.Err()
 	})
-	return convert(rows, workspaceRow.toDomain), err
+	return out, err
 }
 
 // GetAccess reads the plan and the user's role in one query. It runs on
@@ -178,11 +231,12 @@ func (s *Workspaces) GetMember(ctx context.Context, workspaceID, userID string) 
 	return m.toDomain(), u.toDomain(), nil
 }
 
-// ListMemberships returns the workspace's members in the order they joined.
-func (s *Workspaces) ListMemberships(ctx context.Context, workspaceID string) ([]workspace.Membership, error) {
+// ListMembershipsOf returns the members of the workspaces, each
+// workspace's in the order they joined.
+func (s *Workspaces) ListMembershipsOf(ctx context.Context, workspaceIDs []string) ([]workspace.Membership, error) {
 	var rows []membershipRow
 	err := s.c.run(ctx, false, func(db *gorm.DB) error {
-		return db.Where("workspace_id = ?", workspaceID).Order("joined_at, user_id").Find(&rows).Error
+		return db.Where("workspace_id IN ?", workspaceIDs).Order("workspace_id, joined_at, user_id").Find(&rows).Error
 	})
 	return convert(rows, membershipRow.toDomain), err
 }
@@ -239,18 +293,20 @@ func (s *Workspaces) FindInviteByTokenHash(ctx context.Context, hash []byte) (wo
 	return r.toDomain(), err
 }
 
-// ListInvites returns the workspace's invites that are not deleted, newest first.
-func (s *Workspaces) ListInvites(ctx context.Context, workspaceID string) ([]workspace.Invite, error) {
+// ListInvitesOf returns the live invites of the workspaces, each
+// workspace's newest first.
+func (s *Workspaces) ListInvitesOf(ctx context.Context, workspaceIDs []string) ([]workspace.Invite, error) {
 	var rows []inviteRow
 	err := s.c.run(ctx, false, func(db *gorm.DB) error {
-		return db.Where("workspace_id = ? AND deleted_at IS NULL", workspaceID).Order("created_at DESC, id DESC").Find(&rows).Error
+		return db.Where("workspace_id IN ? AND deleted_at IS NULL", workspaceIDs).
+			Order("workspace_id, created_at DESC, id DESC").Find(&rows).Error
 	})
 	return convert(rows, inviteRow.toDomain), err
 }
 
 // EmailInviteBlockers reports a pending email invite and an existing member
 // with that email, in one query.
-func (s *Workspaces) EmailInviteBlockers(ctx context.Context, workspaceID, email string, now time.Time) (bool, bool, error) {
+func (s *Workspaces) EmailInviteBlockers(ctx context.Context, workspaceID, address string, now time.Time) (bool, bool, error) {
 	var pending, member bool
 	err := s.c.run(ctx, false, func(db *gorm.DB) error {
 		return db.Raw(`SELECT
@@ -258,7 +314,7 @@ func (s *Workspaces) EmailInviteBlockers(ctx context.Context, workspaceID, email
 				AND deleted_at IS NULL AND used_at IS NULL AND (expires_at IS NULL OR expires_at > ?)),
 			EXISTS (SELECT 1 FROM users u JOIN memberships m ON m.user_id = u.id
 				WHERE u.email_key = ? AND m.workspace_id = ?)`,
-			workspaceID, email, string(workspace.InviteEmail), now.UnixMilli(), audit.MatchKey(email), workspaceID).
+			workspaceID, address, string(workspace.InviteEmail), now.UnixMilli(), address, workspaceID).
 			Row().Scan(&pending, &member)
 	})
 	return pending, member, err
@@ -289,7 +345,11 @@ func (s *Workspaces) RecordAcceptance(ctx context.Context, inv workspace.Invite,
 	return affected == 1, err
 }
 
-// AppendEvents writes audit events in the caller's transaction.
+// AppendEvents writes audit events in the caller's transaction, which must
+// have locked their workspaces (see conn.checkLocked).
 func (s *Workspaces) AppendEvents(ctx context.Context, events ...audit.Event) error {
+	if err := s.c.checkLocked(events); err != nil {
+		return err
+	}
 	return appendEvents(ctx, s.c, events)
 }

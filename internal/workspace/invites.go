@@ -12,6 +12,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/apperr"
 	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/email"
 	"github.com/auditlogd/auditlogd/internal/ids"
 	"github.com/auditlogd/auditlogd/internal/role"
 )
@@ -57,7 +58,33 @@ type CreatedInvite struct {
 	URL    string
 }
 
-func (s *Service) validateInvite(in *CreateInviteInput) error {
+// inviteVerb is what happened to an invite, for its audit action.
+type inviteVerb int
+
+const (
+	inviteCreated inviteVerb = iota
+	inviteDeleted
+	inviteAccepted
+)
+
+// action is the one place that names the audit action of an invite event.
+func (k InviteKind) action(v inviteVerb) audit.Action {
+	public := k == InvitePublic
+	switch v {
+	case inviteCreated:
+		return map[bool]audit.Action{true: audit.PublicInviteLinkCreated, false: audit.EmailInviteCreated}[public]
+	case inviteDeleted:
+		return map[bool]audit.Action{true: audit.PublicInviteLinkDeleted, false: audit.EmailInviteDeleted}[public]
+	}
+	return map[bool]audit.Action{true: audit.PublicInviteLinkAccepted, false: audit.EmailInviteAccepted}[public]
+}
+
+// validateInvite checks the input and fills in the defaults: the role
+// (MEMBER), the canonical email of an EMAIL invite, and the expiry of a
+// PUBLIC link. A PUBLIC link never grants ADMIN: anyone holding it would
+// become an admin, and it keeps working after the admin who shared it is
+// removed.
+func (s *Service) validateInvite(in *CreateInviteInput, now time.Time) error {
 	if in.Role == "" {
 		in.Role = role.Member
 	}
@@ -69,11 +96,14 @@ func (s *Service) validateInvite(in *CreateInviteInput) error {
 		if in.Email != nil {
 			return apperr.Invalid("input.email", "a PUBLIC invite link is not bound to an email; leave email out")
 		}
+		if in.Role == role.Admin {
+			return apperr.Invalid("input.role", "a PUBLIC invite link cannot grant ADMIN; send an EMAIL invite to make someone an admin")
+		}
 	case InviteEmail:
 		if in.Email == nil {
 			return apperr.Invalid("input.email", "an EMAIL invite needs the invitee's email")
 		}
-		e, err := normalizeEmail("input.email", *in.Email)
+		e, err := canonicalEmail("input.email", *in.Email)
 		if err != nil {
 			return err
 		}
@@ -84,54 +114,48 @@ func (s *Service) validateInvite(in *CreateInviteInput) error {
 	if in.ExpiresAt != nil && !in.ExpiresAt.After(s.now()) {
 		return apperr.Invalid("input.expiresAt", "must be in the future")
 	}
+	if in.ExpiresAt == nil && in.Kind == InvitePublic {
+		exp := now.Add(s.publicInviteTTL)
+		in.ExpiresAt = &exp
+	}
 	return nil
 }
 
 // CreateInvite creates a public invite link or an email invite.
 func (s *Service) CreateInvite(ctx context.Context, p *auth.Principal, in CreateInviteInput) (CreatedInvite, error) {
-	actor, err := user(p)
-	if err != nil {
-		return CreatedInvite{}, err
-	}
 	var out CreatedInvite
-	err = s.store.InTx(ctx, func(tx Store) error {
-		// Who may comes before what is asked, as the @admin directive has it.
-		if _, err := lockAsAdmin(ctx, tx, in.WorkspaceID, actor.Subject); err != nil {
+	err := s.asAdmin(ctx, p, in.WorkspaceID, func(tx Store, lk Locked, actor auth.Principal) error {
+		if err := s.validateInvite(&in, lk.Now); err != nil {
 			return err
 		}
-		if err := s.validateInvite(&in); err != nil {
-			return err
-		}
-		now := s.clock()
 		if in.Kind == InviteEmail {
-			if err := checkInvitable(ctx, tx, in.WorkspaceID, *in.Email, now); err != nil {
+			if err := checkInvitable(ctx, tx, in.WorkspaceID, *in.Email, lk.Now); err != nil {
 				return err
 			}
 		}
 		token, hash := NewInviteToken()
-		inv := Invite{ID: ids.New(now), WorkspaceID: in.WorkspaceID, Kind: in.Kind, Email: in.Email,
-			Role: in.Role, TokenHash: hash, CreatedBy: actor.Subject, CreatedAt: now, ExpiresAt: truncMs(in.ExpiresAt)}
+		inv := Invite{ID: ids.New(lk.Now), WorkspaceID: in.WorkspaceID, Kind: in.Kind, Email: in.Email,
+			Role: in.Role, TokenHash: hash, CreatedBy: actor.Subject, CreatedAt: lk.Now, ExpiresAt: truncMs(in.ExpiresAt)}
 		if err := tx.CreateInvite(ctx, inv); err != nil {
 			return err
 		}
-		action := map[InviteKind]audit.Action{InvitePublic: audit.PublicInviteLinkCreated, InviteEmail: audit.EmailInviteCreated}[in.Kind]
 		out = CreatedInvite{Invite: inv, Token: token, URL: s.publicURL + "/invite/" + token}
-		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, action, in.WorkspaceID, inviteRef(inv), nil, &inv.Role, now))
+		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, in.Kind.action(inviteCreated), in.WorkspaceID, inviteRef(inv), nil, &inv.Role, lk.Now))
 	})
 	return out, err
 }
 
 // checkInvitable refuses an email invite for someone who is already a member
 // or already has a pending invite: both would only confuse the invitee.
-func checkInvitable(ctx context.Context, tx Store, workspaceID, email string, now time.Time) error {
-	pending, member, err := tx.EmailInviteBlockers(ctx, workspaceID, email, now)
+func checkInvitable(ctx context.Context, tx Store, workspaceID, address string, now time.Time) error {
+	pending, member, err := tx.EmailInviteBlockers(ctx, workspaceID, address, now)
 	switch {
 	case err != nil:
 		return err
 	case member:
-		return apperr.New(apperr.Conflict, "%s is already a member of this workspace", email)
+		return apperr.New(apperr.Conflict, "%s is already a member of this workspace", address)
 	case pending:
-		return apperr.New(apperr.Conflict, "%s already has a pending invite to this workspace", email)
+		return apperr.New(apperr.Conflict, "%s already has a pending invite to this workspace", address)
 	}
 	return nil
 }
@@ -139,41 +163,32 @@ func checkInvitable(ctx context.Context, tx Store, workspaceID, email string, no
 // DeleteInvite deletes a live invite of the workspace. Invites of other
 // workspaces, and deleted ones, are NOT_FOUND.
 func (s *Service) DeleteInvite(ctx context.Context, p *auth.Principal, workspaceID, id string) error {
-	actor, err := user(p)
-	if err != nil {
-		return err
-	}
-	return s.store.InTx(ctx, func(tx Store) error {
-		if _, err := lockAsAdmin(ctx, tx, workspaceID, actor.Subject); err != nil {
-			return err
-		}
-		if !validID(id) {
+	return s.asAdmin(ctx, p, workspaceID, func(tx Store, lk Locked, actor auth.Principal) error {
+		if !ids.Valid(id) {
 			return apperr.New(apperr.NotFound, "invite link not found")
 		}
 		inv, err := tx.GetInvite(ctx, workspaceID, id)
 		if err != nil {
 			return notFound(err, "invite link not found")
 		}
-		now := s.clock()
-		if err := tx.DeleteInvite(ctx, id, now); err != nil {
+		if err := tx.DeleteInvite(ctx, id, lk.Now); err != nil {
 			return err
 		}
-		action := map[InviteKind]audit.Action{InvitePublic: audit.PublicInviteLinkDeleted, InviteEmail: audit.EmailInviteDeleted}[inv.Kind]
-		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, action, workspaceID, inviteRef(inv), nil, nil, now))
+		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, inv.Kind.action(inviteDeleted), workspaceID, inviteRef(inv), nil, nil, lk.Now))
 	})
 }
 
-// InviteLinks lists the workspace's invites that are not deleted. The
-// @admin directive guards the field; the check is repeated here.
+// InviteLinks lists the workspace's invites that are not deleted; only its
+// admins may see them.
 func (s *Service) InviteLinks(ctx context.Context, p *auth.Principal, workspaceID string) ([]Invite, error) {
 	acc, err := s.Access(ctx, p, workspaceID)
 	if err != nil {
 		return nil, err
 	}
-	if !acc.IsAdmin() {
-		return nil, apperr.New(apperr.Forbidden, "only an admin of this workspace may do this")
+	if err := acc.RequireAdmin(); err != nil {
+		return nil, err
 	}
-	return s.store.ListInvites(ctx, workspaceID)
+	return s.invites(ctx, workspaceID)
 }
 
 // AcceptInvite makes the viewer a member through an invite token. Unknown,
@@ -187,23 +202,29 @@ func (s *Service) AcceptInvite(ctx context.Context, p *auth.Principal, token str
 	if err != nil {
 		return Membership{}, err
 	}
-	keys := s.throttleKeys(ctx, actor)
-	if err := s.takeAttempt(keys); err != nil {
+	keys := s.throttleKeys(ctx, "invite", actor)
+	if err := s.takeAttempt(keys, "too many failed invite attempts"); err != nil {
 		return Membership{}, err
 	}
-	m, err := s.acceptInvite(ctx, actor, token)
+	m, ws, err := s.acceptInvite(ctx, actor, token)
 	if !errors.Is(err, apperr.ErrNotFound) {
 		s.refundAttempt(keys) // only failures count
+	}
+	if ws != "" {
+		forget(ctx, ws)
 	}
 	return m, err
 }
 
-func (s *Service) acceptInvite(ctx context.Context, actor auth.Principal, token string) (Membership, error) {
-	var m Membership
+func (s *Service) acceptInvite(ctx context.Context, actor auth.Principal, token string) (Membership, string, error) {
+	var (
+		m  Membership
+		ws string
+	)
 	gone := apperr.New(apperr.NotFound, "this invite does not exist, was deleted, has expired or was already used")
 	token = strings.TrimSpace(token)
 	if len(token) > maxTokenInput || !strings.HasPrefix(token, tokenPrefix) {
-		return Membership{}, gone
+		return Membership{}, "", gone
 	}
 	hash := HashInviteToken(token)
 	err := s.store.InTx(ctx, func(tx Store) error {
@@ -213,14 +234,15 @@ func (s *Service) acceptInvite(ctx context.Context, actor auth.Principal, token 
 		}
 		// Lock the workspace first, like every membership change, then read the
 		// invite again: it may have been used or deleted while we waited.
-		if _, err := tx.LockWorkspace(ctx, inv.WorkspaceID); err != nil {
-			return err
+		lk, err := tx.LockWorkspace(ctx, inv.WorkspaceID, actor.Subject)
+		if err != nil {
+			return notFound(err, gone.Message)
 		}
+		ws = inv.WorkspaceID
 		if inv, err = tx.FindInviteByTokenHash(ctx, hash); err != nil {
 			return notFound(err, gone.Message)
 		}
-		now := s.clock()
-		if !inv.Usable(now) {
+		if !inv.Usable(lk.Now) {
 			return gone
 		}
 		if err := checkInvitee(actor, inv); err != nil {
@@ -231,9 +253,12 @@ func (s *Service) acceptInvite(ctx context.Context, actor auth.Principal, token 
 		} else if !errors.Is(err, apperr.ErrNotFound) {
 			return err
 		}
-		return s.admit(ctx, tx, actor, inv, now, &m)
+		if err := roomForOneMore(ctx, tx, actor.Subject, "you"); err != nil {
+			return err
+		}
+		return s.admit(ctx, tx, actor, inv, lk.Now, &m)
 	})
-	return m, err
+	return m, ws, err
 }
 
 // checkInvitee enforces that an email invite is accepted only by the invited,
@@ -242,10 +267,12 @@ func checkInvitee(actor auth.Principal, inv Invite) error {
 	if inv.Kind != InviteEmail {
 		return nil
 	}
-	if !actor.EmailIsVerified() {
+	if !actor.EmailVerified {
 		return apperr.New(apperr.Forbidden, "verify your email address before accepting an email invite")
 	}
-	if !strings.EqualFold(*inv.Email, actor.Email) {
+	// Invites store the canonical address; compare the token's in that form
+	// too (no Unicode case folding: a look-alike address is another address).
+	if got, err := email.Canonical(actor.Email); err != nil || got != *inv.Email {
 		return apperr.New(apperr.Forbidden, "this invite was sent to a different email address")
 	}
 	return nil
@@ -265,12 +292,11 @@ func (s *Service) admit(ctx context.Context, tx Store, actor auth.Principal, inv
 	if err := tx.CreateMembership(ctx, *m); err != nil {
 		return err
 	}
-	action := map[InviteKind]audit.Action{InvitePublic: audit.PublicInviteLinkAccepted, InviteEmail: audit.EmailInviteAccepted}[inv.Kind]
-	accepted := s.memberEvent(ctx, actor, action, inv.WorkspaceID, inviteRef(inv), nil, &inv.Role, now)
+	accepted := s.memberEvent(ctx, actor, inv.Kind.action(inviteAccepted), inv.WorkspaceID, inviteRef(inv), nil, &inv.Role, now)
 	added := s.memberEvent(ctx, actor, audit.MemberAdded, inv.WorkspaceID, userRef(actor.Subject, actor.Email), nil, &inv.Role, now)
 	// The acceptance comes first, then the membership it made.
-	ids := ids.NewN(now, 2)
-	accepted.ID, added.ID = ids[0], ids[1]
+	two := ids.NewN(now, 2)
+	accepted.ID, added.ID = two[0], two[1]
 	return tx.AppendEvents(ctx, accepted, added)
 }
 

@@ -3,8 +3,6 @@ package workspace
 import (
 	"context"
 	"errors"
-	"net/mail"
-	"strings"
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
 	"github.com/auditlogd/auditlogd/internal/audit"
@@ -12,70 +10,72 @@ import (
 	"github.com/auditlogd/auditlogd/internal/role"
 )
 
-const maxEmailLen = 254
-
-// normalizeEmail checks that s is a plain address (no display name) and
-// returns it lowercased, the form invites and filters compare.
-func normalizeEmail(field, s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || len(s) > maxEmailLen {
-		return "", apperr.Invalid(field, "must be an email address of at most %d characters", maxEmailLen)
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" {
-		return "", apperr.Invalid(field, "must be a plain email address such as name@example.com")
-	}
-	return strings.ToLower(s), nil
-}
-
-// AddMember adds a user the service already knows, found by email, to the
-// workspace. Unknown emails are NOT_FOUND (send an email invite instead);
-// existing members are a CONFLICT.
-func (s *Service) AddMember(ctx context.Context, p *auth.Principal, workspaceID, email string, want role.Role) (Membership, error) {
-	actor, err := user(p)
-	if err != nil {
-		return Membership{}, err
-	}
+// AddMember adds a user the service already knows, found by their verified
+// email, to the workspace.
+//
+// It answers no more than the members list will show once the user is in:
+// an address that no verified user has — never signed in, not verified,
+// or verified by nobody — is NOT_FOUND ("send an email invite instead"),
+// the same answer for all three; several users with one verified address
+// are a CONFLICT, never a guess. Each failed lookup counts against the admin
+// and their client address like a failed invite acceptance, so the
+// operation cannot be used to test addresses in bulk. The accepted risk: one
+// lookup at a time does tell an admin whether an address has a verified
+// account here (docs/SECURITY.md).
+func (s *Service) AddMember(ctx context.Context, p *auth.Principal, workspaceID, address string, want role.Role) (Membership, error) {
 	var m Membership
-	err = s.store.InTx(ctx, func(tx Store) error {
-		// Who may comes before what is asked, as the @admin directive has it.
-		if _, err := lockAsAdmin(ctx, tx, workspaceID, actor.Subject); err != nil {
-			return err
-		}
+	err := s.asAdmin(ctx, p, workspaceID, func(tx Store, lk Locked, actor auth.Principal) error {
 		if !want.Valid() {
 			return apperr.Invalid("input.role", "unknown role %q", string(want))
 		}
-		email, err := normalizeEmail("input.email", email)
+		key, err := canonicalEmail("input.email", address)
 		if err != nil {
 			return err
 		}
-		u, err := tx.FindUserByEmail(ctx, email)
+		u, err := s.lookup(ctx, tx, actor, key)
 		if err != nil {
-			return notFound(err, "no user with this email has signed in yet; send an email invite instead")
+			return err
 		}
-		now := s.clock()
-		m = Membership{WorkspaceID: workspaceID, UserID: u.ID, Role: want, JoinedAt: now}
+		if err := roomForOneMore(ctx, tx, u.ID, "this user"); err != nil {
+			return err
+		}
+		m = Membership{WorkspaceID: workspaceID, UserID: u.ID, Role: want, JoinedAt: lk.Now}
 		if err := tx.CreateMembership(ctx, m); err != nil {
 			if errors.Is(err, apperr.ErrConflict) {
 				return apperr.New(apperr.Conflict, "this user is already a member of the workspace")
 			}
 			return err
 		}
-		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberAdded, workspaceID, userRef(u.ID, u.Email), nil, &want, now))
+		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberAdded, workspaceID, userRef(u.ID, u.Email), nil, &want, lk.Now))
 	})
 	return m, err
 }
 
+// lookup finds the one verified user with the canonical address key. A miss
+// takes an attempt from the actor's (and their address's) allowance; past it,
+// lookups are RATE_LIMITED.
+func (s *Service) lookup(ctx context.Context, tx Store, actor auth.Principal, key string) (User, error) {
+	keys := s.throttleKeys(ctx, "lookup", actor)
+	if err := s.takeAttempt(keys, "too many addMember lookups that found nobody"); err != nil {
+		return User{}, err
+	}
+	us, err := tx.FindVerifiedUsersByEmail(ctx, key, 2)
+	switch {
+	case err != nil:
+		s.refundAttempt(keys)
+		return User{}, err
+	case len(us) == 0:
+		return User{}, apperr.New(apperr.NotFound, "no user with this verified email has signed in yet; send an email invite instead")
+	case len(us) > 1:
+		return User{}, apperr.New(apperr.Conflict, "several users have this verified email; send an email invite instead")
+	}
+	s.refundAttempt(keys) // only misses count
+	return us[0], nil
+}
+
 // RemoveMember removes a member. Removing the last admin is a CONFLICT.
 func (s *Service) RemoveMember(ctx context.Context, p *auth.Principal, workspaceID, userID string) error {
-	actor, err := user(p)
-	if err != nil {
-		return err
-	}
-	return s.store.InTx(ctx, func(tx Store) error {
-		if _, err := lockAsAdmin(ctx, tx, workspaceID, actor.Subject); err != nil {
-			return err
-		}
+	return s.asAdmin(ctx, p, workspaceID, func(tx Store, lk Locked, actor auth.Principal) error {
 		m, u, err := tx.GetMember(ctx, workspaceID, userID)
 		if err != nil {
 			return notFound(err, "this user is not a member of the workspace")
@@ -88,7 +88,7 @@ func (s *Service) RemoveMember(ctx context.Context, p *auth.Principal, workspace
 		if err := tx.DeleteMembership(ctx, workspaceID, userID); err != nil {
 			return err
 		}
-		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberRemoved, workspaceID, userRef(u.ID, u.Email), &m.Role, nil, s.clock()))
+		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberRemoved, workspaceID, userRef(u.ID, u.Email), &m.Role, nil, lk.Now))
 	})
 }
 
@@ -96,17 +96,10 @@ func (s *Service) RemoveMember(ctx context.Context, p *auth.Principal, workspace
 // has changes nothing and writes nothing; demoting the last admin is a
 // CONFLICT.
 func (s *Service) UpdateMemberRole(ctx context.Context, p *auth.Principal, workspaceID, userID string, want role.Role) (Membership, error) {
-	actor, err := user(p)
-	if err != nil {
-		return Membership{}, err
-	}
-	if !want.Valid() {
-		return Membership{}, apperr.Invalid("input.role", "unknown role %q", string(want))
-	}
 	var m Membership
-	err = s.store.InTx(ctx, func(tx Store) error {
-		if _, err := lockAsAdmin(ctx, tx, workspaceID, actor.Subject); err != nil {
-			return err
+	err := s.asAdmin(ctx, p, workspaceID, func(tx Store, lk Locked, actor auth.Principal) error {
+		if !want.Valid() {
+			return apperr.Invalid("input.role", "unknown role %q", string(want))
 		}
 		var (
 			u   User
@@ -128,7 +121,7 @@ func (s *Service) UpdateMemberRole(ctx context.Context, p *auth.Principal, works
 		}
 		prev := m.Role
 		m.Role = want
-		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberRoleUpdated, workspaceID, userRef(u.ID, u.Email), &prev, &want, s.clock()))
+		return tx.AppendEvents(ctx, s.memberEvent(ctx, actor, audit.MemberRoleUpdated, workspaceID, userRef(u.ID, u.Email), &prev, &want, lk.Now))
 	})
 	return m, err
 }

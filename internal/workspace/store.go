@@ -13,37 +13,53 @@ import (
 // unique key. internal/store implements it.
 type Store interface {
 	// InTx runs fn in one transaction, retrying it a bounded number of times
-	// on a deadlock or busy database. fn must not keep state across attempts.
+	// on a deadlock, a certification conflict or a busy database. fn must
+	// not keep state across attempts.
 	InTx(ctx context.Context, fn func(tx Store) error) error
 
 	GetUser(ctx context.Context, id string) (User, error)
 	GetUsers(ctx context.Context, ids []string) ([]User, error)
-	// FindUserByEmail returns the most recently seen user with email,
-	// compared without regard to case.
-	FindUserByEmail(ctx context.Context, email string) (User, error)
-	// SaveUser inserts u or updates its email, name and updatedAt.
+	// FindVerifiedUsersByEmail returns at most limit users whose email is
+	// verified and has the canonical form key (see package email).
+	FindVerifiedUsersByEmail(ctx context.Context, key string, limit int) ([]User, error)
+	// SaveUser inserts u or updates its email, verification, name and
+	// updatedAt.
 	SaveUser(ctx context.Context, u User) error
+	// LockUser holds the user's row until the transaction ends, so that one
+	// user's workspace creations are counted one at a time.
+	LockUser(ctx context.Context, id string) error
+	// CountMemberships counts the workspaces userID belongs to.
+	CountMemberships(ctx context.Context, userID string) (int, error)
+	// CountWorkspacesCreatedSince counts the workspaces userID created at
+	// or after since.
+	CountWorkspacesCreatedSince(ctx context.Context, userID string, since time.Time) (int, error)
 
-	CreateWorkspace(ctx context.Context, w Workspace) error
+	// CreateWorkspace inserts a workspace. The transaction then holds its
+	// row as if it had locked it, and the returned time is read after the
+	// insert: the time of everything the transaction writes in it.
+	CreateWorkspace(ctx context.Context, w Workspace) (time.Time, error)
 	GetWorkspace(ctx context.Context, id string) (Workspace, error)
 	GetWorkspaces(ctx context.Context, ids []string) ([]Workspace, error)
-	// LockWorkspace reads the workspace and holds a write lock on its row
-	// until the transaction ends; every membership change takes it first, so
-	// they serialize per workspace.
-	LockWorkspace(ctx context.Context, id string) (Workspace, error)
-	// LockWorkspaceAs is LockWorkspace that also returns userID's role in
-	// the workspace (nil for a non-member), in the same statement.
-	LockWorkspaceAs(ctx context.Context, id, userID string) (Workspace, *role.Role, error)
+	// LockWorkspace reads the workspace and userID's role in it and holds a
+	// write lock on the workspace's row until the transaction ends; every
+	// change in a workspace takes it first, so changes serialize per
+	// workspace. It then reads the clock (Locked.Now). Events can only be
+	// appended for workspaces the transaction locked (or created), stamped
+	// no earlier than that time.
+	LockWorkspace(ctx context.Context, id, userID string) (Locked, error)
 	SetPlan(ctx context.Context, id string, plan Plan, at time.Time) error
-	// WorkspacesOf returns the workspaces userID belongs to, by name.
-	WorkspacesOf(ctx context.Context, userID string) ([]Workspace, error)
+	// WorkspacesOf returns at most limit of the workspaces userID belongs
+	// to, by name, with the user's role in each.
+	WorkspacesOf(ctx context.Context, userID string, limit int) ([]MemberWorkspace, error)
 	// GetAccess reads the workspace's plan and the user's role in one query.
 	GetAccess(ctx context.Context, workspaceID, userID string) (Access, error)
 
 	GetMembership(ctx context.Context, workspaceID, userID string) (Membership, error)
 	// GetMember returns a membership with its user, in one query.
 	GetMember(ctx context.Context, workspaceID, userID string) (Membership, User, error)
-	ListMemberships(ctx context.Context, workspaceID string) ([]Membership, error)
+	// ListMembershipsOf returns the members of the workspaces, each
+	// workspace's in the order they joined.
+	ListMembershipsOf(ctx context.Context, workspaceIDs []string) ([]Membership, error)
 	CreateMembership(ctx context.Context, m Membership) error
 	UpdateRole(ctx context.Context, workspaceID, userID string, r role.Role) error
 	DeleteMembership(ctx context.Context, workspaceID, userID string) error
@@ -55,17 +71,20 @@ type Store interface {
 	// FindInviteByTokenHash returns the invite with that token hash, deleted
 	// or not. Callers lock the invite's workspace before relying on it.
 	FindInviteByTokenHash(ctx context.Context, hash []byte) (Invite, error)
-	// ListInvites returns the workspace's invites that are not deleted, newest first.
-	ListInvites(ctx context.Context, workspaceID string) ([]Invite, error)
+	// ListInvitesOf returns the invites of the workspaces that are not
+	// deleted, each workspace's newest first.
+	ListInvitesOf(ctx context.Context, workspaceIDs []string) ([]Invite, error)
 	// EmailInviteBlockers reports, in one query, whether a usable email
-	// invite for email exists in the workspace, and whether a user with that
-	// email is already a member.
+	// invite for the canonical address exists in the workspace, and whether
+	// a user with that address is already a member.
 	EmailInviteBlockers(ctx context.Context, workspaceID, email string, now time.Time) (pending, member bool, err error)
 	DeleteInvite(ctx context.Context, id string, at time.Time) error
 	// RecordAcceptance counts one acceptance, and for an email invite marks it
 	// used; it reports false if an email invite was used meanwhile.
 	RecordAcceptance(ctx context.Context, inv Invite, at time.Time) (bool, error)
 
-	// AppendEvents writes audit events, in the caller's transaction.
+	// AppendEvents writes audit events in the caller's transaction. It
+	// refuses events of a workspace the transaction did not lock, and
+	// events stamped before the lock's clock reading.
 	AppendEvents(ctx context.Context, events ...audit.Event) error
 }

@@ -18,14 +18,17 @@ type Throttle interface {
 	Refund(key string)
 }
 
-// SetInviteThrottle limits failed acceptInvite attempts per user and per
-// client address. Without one, attempts are not limited.
+// SetInviteThrottle limits failed attempts per user and per client address:
+// acceptInvite with a token that leads nowhere, and addMember with an address
+// that finds nobody (each kind has its own allowance). Without one, attempts
+// are not limited.
 func (s *Service) SetInviteThrottle(t Throttle) { s.inviteThrottle = t }
 
-func (s *Service) throttleKeys(ctx context.Context, actor auth.Principal) []string {
-	keys := []string{"user:" + actor.Subject}
+// throttleKeys are the allowances an attempt of kind counts against.
+func (s *Service) throttleKeys(ctx context.Context, kind string, actor auth.Principal) []string {
+	keys := []string{kind + ":user:" + actor.Subject}
 	if ip := reqinfo.From(ctx).IPAddress; ip != "" {
-		keys = append(keys, "ip:"+ip)
+		keys = append(keys, kind+":ip:"+ip)
 	}
 	return keys
 }
@@ -34,14 +37,14 @@ func (s *Service) throttleKeys(ctx context.Context, actor auth.Principal) []stri
 // none. Taking before trying (and refunding attempts that turn out not to
 // fail) is what keeps concurrent attempts from all passing a check before
 // any of them is counted.
-func (s *Service) takeAttempt(keys []string) error {
+func (s *Service) takeAttempt(keys []string, what string) error {
 	if s.inviteThrottle == nil {
 		return nil
 	}
 	for i, k := range keys {
 		if ok, wait := s.inviteThrottle.Allow(k); !ok {
 			s.refundAttempt(keys[:i])
-			return apperr.Throttled(wait, "too many failed invite attempts; try again in %s", wait.Round(time.Second))
+			return apperr.Throttled(wait, "%s; try again in %s", what, wait.Round(time.Second))
 		}
 	}
 	return nil

@@ -36,21 +36,46 @@ const (
 // User is a person known to the service, created or refreshed from their
 // token on each visit.
 type User struct {
-	ID        string
-	Email     string
-	Name      *string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID    string
+	Email string
+	// EmailVerified is what the user's latest token said (see
+	// auth.Principal.EmailVerified). Only verified emails are ever matched.
+	EmailVerified bool
+	Name          *string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // Workspace is a team: members, invites and an audit log.
 type Workspace struct {
-	ID        string
-	Name      string
-	Plan      Plan
+	ID   string
+	Name string
+	Plan Plan
+	// CreatedBy is the user who created it (it bounds how many workspaces
+	// one user creates per day).
+	CreatedBy string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
+
+// MemberWorkspace is one of a user's workspaces with the user's role in it.
+type MemberWorkspace struct {
+	Workspace
+	Role role.Role
+}
+
+// Locked is a workspace whose row the transaction holds, the role in it of
+// the user who locked it (nil for a non-member), and the time the store's
+// clock read right after the lock: the time of everything the transaction
+// writes, so that a workspace's events are stamped in the order they commit.
+type Locked struct {
+	Workspace
+	Role *role.Role
+	Now  time.Time
+}
+
+// Access returns what the locked row says the user may do.
+func (l Locked) Access() Access { return Access{Exists: true, Plan: l.Plan, Role: l.Role} }
 
 // Membership is a user's place in a workspace.
 type Membership struct {
@@ -88,7 +113,8 @@ func (i Invite) Usable(now time.Time) bool {
 	return i.Kind != InviteEmail || i.UsedAt == nil
 }
 
-// Access is what a user may do in a workspace, read fresh from the database.
+// Access is what a user may do in a workspace, read from the database at
+// the time of the request (never from token claims).
 type Access struct {
 	// Exists is false when the workspace does not exist.
 	Exists bool
