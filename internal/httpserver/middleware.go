@@ -96,6 +96,8 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
+		ctx, queries := reqinfo.WithQueries(r.Context())
+		r = r.WithContext(ctx)
 		next.ServeHTTP(rec, r)
 		took := time.Since(start)
 		route := chi.RouteContext(r.Context()).RoutePattern()
@@ -115,6 +117,7 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 			slog.String("method", r.Method), slog.String("route", route), slog.String("path", redactPath(r.URL.Path)),
 			slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
 			slog.Float64("duration_ms", float64(took.Microseconds())/1000),
+			slog.Int64("db_queries", queries.Count()),
 			slog.String("ip", reqinfo.From(r.Context()).IPAddress))
 	})
 }

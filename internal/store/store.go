@@ -20,6 +20,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/auditlogd/auditlogd/internal/dburl"
+	"github.com/auditlogd/auditlogd/internal/reqinfo"
 )
 
 // Dialect names a supported database.
@@ -96,6 +97,31 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// countQueries counts every statement GORM runs against the request it runs
+// for (reqinfo.CountQuery), so that the access log can say how many
+// statements each request cost.
+func countQueries(g *gorm.DB) error {
+	count := func(tx *gorm.DB) {
+		if tx.Statement != nil && tx.Statement.Context != nil {
+			reqinfo.CountQuery(tx.Statement.Context)
+		}
+	}
+	cb := g.Callback()
+	for _, err := range []error{
+		cb.Query().After("gorm:query").Register("auditlogd:count_query", count),
+		cb.Row().After("gorm:row").Register("auditlogd:count_row", count),
+		cb.Raw().After("gorm:raw").Register("auditlogd:count_raw", count),
+		cb.Create().After("gorm:create").Register("auditlogd:count_create", count),
+		cb.Update().After("gorm:update").Register("auditlogd:count_update", count),
+		cb.Delete().After("gorm:delete").Register("auditlogd:count_delete", count),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func gormConfig() *gorm.Config {
 	return &gorm.Config{
 		SkipDefaultTransaction: true,
@@ -119,6 +145,10 @@ func openSQLite(path string, opts Options) (*DB, error) {
 	}
 	wdb, _ := w.DB()
 	wdb.SetMaxOpenConns(1)
+	if err := countQueries(w); err != nil {
+		wdb.Close()
+		return nil, err
+	}
 	r, err := gorm.Open(sqlite.Open(base+"?"+q.Encode()), gormConfig())
 	if err != nil {
 		wdb.Close()
@@ -126,6 +156,11 @@ func openSQLite(path string, opts Options) (*DB, error) {
 	}
 	rdb, _ := r.DB()
 	rdb.SetMaxOpenConns(max(4, opts.MaxOpenConns/2))
+	if err := countQueries(r); err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, err
+	}
 	return &DB{dialect: SQLite, write: w, read: r, pools: []*sql.DB{wdb, rdb}, opts: opts}, nil
 }
 
@@ -170,6 +205,10 @@ func openMySQL(dsn string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open mysql: %w", err)
 	}
 	pool, _ := g.DB()
+	if err := countQueries(g); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	pool.SetMaxOpenConns(opts.MaxOpenConns)
 	pool.SetMaxIdleConns(opts.MaxOpenConns)
 	pool.SetConnMaxLifetime(30 * time.Minute)

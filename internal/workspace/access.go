@@ -261,8 +261,11 @@ func primeRoles(ctx context.Context, userID string, ws []MemberWorkspace) {
 	if sc == nil {
 		return
 	}
-	for _, w := range ws {
+	ids := make([]string, len(ws))
+	for i, w := range ws {
 		r := w.Role
 		sc.remember(userID, w.ID, Access{Exists: true, Plan: w.Plan, Role: &r})
+		ids[i] = w.ID
 	}
+	sc.lists.list(ids)
 }

@@ -1,0 +1,282 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/testenv"
+)
+
+// The tests of this file reproduce the findings of the outside security
+// review (issue 14), each as the attacker tried it, and show that it now
+// fails. Findings of the HTTP edge (rate-limit order, metrics labels, the
+// Playground, stalled downloads) are tested with the edge.
+
+// sDBQueries returns the number of database statements the request with
+// requestID cost, from its access-log line.
+func sDBQueries(t *testing.T, s *server, requestID string) int {
+	t.Helper()
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		if !strings.Contains(line, `"msg":"request"`) || !strings.Contains(line, `"request_id":"`+requestID+`"`) {
+			continue
+		}
+		var entry struct {
+			DBQueries *int `json:"db_queries"`
+		}
+		if err := json.Unmarshal([]byte(line), &entry); err != nil || entry.DBQueries == nil {
+			t.Fatalf("access log line without db_queries: %s", line)
+		}
+		return *entry.DBQueries
+	}
+	t.Fatalf("no access log line for request %s", requestID)
+	return 0
+}
+
+// TestSecurityWorkspaceFieldsCostOneAccessReadPerWorkspace reproduces
+// finding 1 (one request exhausting the server through per-workspace fields
+// and aliases): however many workspaces a user has and however many aliases
+// of viewerRole, members and inviteLinks a request asks for, the request
+// costs the same, small number of database statements — the access rows come
+// with the list of workspaces, and member and invite lists are read in one
+// batch each.
+func TestSecurityWorkspaceFieldsCostOneAccessReadPerWorkspace(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		s := newServer(t, db, nil)
+		query := func(aliases int) string {
+			var b strings.Builder
+			b.WriteString("{ workspaces { id ")
+			for i := range aliases {
+				fmt.Fprintf(&b, "r%d: viewerRole m%d: members { role } i%d: inviteLinks { id } ", i, i, i)
+			}
+			b.WriteString("} }")
+			return b.String()
+		}
+		statements := func(u user, q string) int {
+			r := s.post(t, u.token, q, nil)
+			if r.Status != http.StatusOK || len(r.Errors) > 0 {
+				t.Fatalf("query failed: %d %s", r.Status, r.Raw)
+			}
+			return sDBQueries(t, s, r.Header.Get("X-Request-Id"))
+		}
+		few := s.newUser(t, "few")
+		many := s.newUser(t, "many")
+		for range 2 {
+			s.newWorkspace(t, few, "FREE")
+		}
+		for range 12 {
+			s.newWorkspace(t, many, "FREE")
+		}
+		base := statements(few, query(1))
+		for _, tc := range []struct {
+			name    string
+			u       user
+			aliases int
+		}{
+			{"two-workspaces-six-aliases", few, 6},
+			{"twelve-workspaces-one-alias", many, 1},
+			{"twelve-workspaces-six-aliases", many, 6},
+		} {
+			if got := statements(tc.u, query(tc.aliases)); got != base {
+				t.Errorf("%s: %d statements, want %d as for two workspaces and one alias", tc.name, got, base)
+			}
+		}
+		if base > 4 {
+			t.Errorf("listing workspaces with their roles, members and invites costs %d statements, want at most 4", base)
+		}
+	})
+}
+
+// TestSecurityAuditLogPageIsOneStatement: a first auditLog page reads the
+// viewer's role, the plan and the page in one statement (the access check
+// and the page cannot disagree, and cost one round trip).
+func TestSecurityAuditLogPageIsOneStatement(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		s := newServer(t, db, nil)
+		admin := s.newUser(t, "admin")
+		ws := s.newWorkspace(t, admin, "BUSINESS")
+		r := s.post(t, admin.token, `query($w: ID!) { auditLog(workspaceId: $w, first: 10) { nodes { id action } } }`, map[string]any{"w": ws})
+		if r.Status != http.StatusOK || len(r.Errors) > 0 {
+			t.Fatalf("auditLog failed: %s", r.Raw)
+		}
+		if n := sDBQueries(t, s, r.Header.Get("X-Request-Id")); n != 1 {
+			t.Errorf("a first page cost %d statements, want 1", n)
+		}
+	})
+}
+
+// TestSecurityWorkspaceCreationIsLimited reproduces the first step of
+// finding 1 (nothing limited createWorkspace): a user creates at most
+// AUDITLOG_WORKSPACES_PER_USER_PER_DAY workspaces in 24 hours (RATE_LIMITED
+// with Retry-After past that, and nothing created), and again the next day.
+func TestSecurityWorkspaceCreationIsLimited(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		s := newServer(t, db, map[string]string{"AUDITLOG_WORKSPACES_PER_USER_PER_DAY": "3"})
+		u := s.newUser(t, "creator")
+		create := `mutation { createWorkspace(input: {name: "W"}) { id } }`
+		for range 3 {
+			s.ok(t, u.token, create, nil)
+		}
+		r := s.fails(t, u.token, create, nil, "RATE_LIMITED")
+		if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+			t.Errorf("over the limit: status %d, Retry-After %q; want 429 with Retry-After", r.Status, r.Header.Get("Retry-After"))
+		}
+		var out struct{ Workspaces []struct{ ID string } }
+		s.ok(t, u.token, `{ workspaces { id } }`, nil, &out)
+		if len(out.Workspaces) != 3 {
+			t.Errorf("%d workspaces after a refused creation, want 3", len(out.Workspaces))
+		}
+		s.clock.Advance(24*time.Hour + time.Minute)
+		u.token = s.sign(t, auth.Claims{Subject: u.id, Email: u.email}) // the old one expired
+		s.ok(t, u.token, create, nil)
+	})
+}
+
+// TestSecurityAddMemberIgnoresUnverifiedClaims reproduces finding 2: an
+// attacker signs in with someone else's address, unverified, and renames
+// themselves to be the most recent user with it; the admin's addMember for
+// that address must never pick the attacker. With the default setting a
+// token without email_verified is unverified too; several verified users
+// with one address are a CONFLICT, never a guess.
+func TestSecurityAddMemberIgnoresUnverifiedClaims(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		// The default: a token without email_verified is not verified.
+		s := newServer(t, db, map[string]string{"AUDITLOG_JWT_EMAIL_VERIFIED_DEFAULT": ""})
+		admin := s.signInAs(t, "admin-x", "admin.x@example.com", ptrTo(true))
+		ws := s.newWorkspace(t, admin, "FREE")
+		add := `mutation($w: ID!, $e: String!) { addMember(input: {workspaceId: $w, email: $e, role: ADMIN}) { user { id } } }`
+
+		bob := s.signInAs(t, "bob-real", "bob@example.com", nil) // no claim: unverified by default
+		attacker := s.signInAs(t, "attacker-x", "BOB@example.com", ptrTo(false))
+		s.ok(t, s.sign(t, auth.Claims{Subject: attacker.id, Email: "BOB@example.com", Name: "Most Recent", EmailVerified: ptrTo(false)}), `{ viewer { id } }`, nil)
+		s.fails(t, admin.token, add, map[string]any{"w": ws, "e": "bob@example.com"}, "NOT_FOUND")
+
+		// Bob's identity provider says his address is verified: now he is found.
+		s.signInAs(t, bob.id, bob.email, ptrTo(true))
+		var out struct{ AddMember struct{ User struct{ ID string } } }
+		s.ok(t, admin.token, add, map[string]any{"w": ws, "e": "bob@example.com"}, &out)
+		if out.AddMember.User.ID != bob.id {
+			t.Fatalf("addMember added %q, want %q", out.AddMember.User.ID, bob.id)
+		}
+		// A second verified account with the same address makes it ambiguous.
+		s.signInAs(t, "bob-twin", "Bob@Example.com", ptrTo(true))
+		ws2 := s.newWorkspace(t, admin, "FREE")
+		s.fails(t, admin.token, add, map[string]any{"w": ws2, "e": "bob@example.com"}, "CONFLICT")
+		// A look-alike (Kelvin sign for k in the local part) is another address.
+		s.signInAs(t, "kate", "kate@example.com", ptrTo(true))
+		s.fails(t, admin.token, add, map[string]any{"w": ws2, "e": "\u212Aate@example.com"}, "NOT_FOUND")
+	})
+}
+
+// TestSecurityEmailInvitesRefuseLookAlikes reproduces finding 5: an email
+// invite to kate@ or sam@ cannot be accepted by a token for the look-alike
+// addresses written with the Kelvin sign or the long s, nor by an unverified
+// token for the right address.
+func TestSecurityEmailInvitesRefuseLookAlikes(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		s := newServer(t, db, nil)
+		admin := s.newUser(t, "admin")
+		ws := s.newWorkspace(t, admin, "FREE")
+		for _, tc := range []struct {
+			name, invited, claimed string
+			verified               *bool
+			code                   string
+		}{
+			{"kelvin-sign", "kate@example.com", "\u212Aate@example.com", ptrTo(true), "FORBIDDEN"},
+			{"long-s", "sam@example.com", "\u017Fam@example.com", ptrTo(true), "FORBIDDEN"},
+			{"unverified-right-address", "zed@example.com", "zed@example.com", ptrTo(false), "FORBIDDEN"},
+			{"right-address-other-ascii-case", "ann@example.com", "ANN@Example.COM", ptrTo(true), ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				inv, _ := aCreateInvite(t, s, admin.token, ws, "EMAIL", tc.invited, "MEMBER")
+				u := s.signInAs(t, "invitee-"+tc.name, tc.claimed, tc.verified)
+				r := s.post(t, u.token, aAcceptQuery, map[string]any{"t": inv.Token})
+				if r.code() != tc.code {
+					t.Errorf("accept as %q: code %q, want %q: %s", tc.claimed, r.code(), tc.code, r.Raw)
+				}
+			})
+		}
+	})
+}
+
+// TestSecuritySubjectsCompareByteForByte reproduces finding 4: on MySQL a
+// token with sub "demo-alice " became Alice (PAD SPACE collations). Such
+// subjects are refused (401), and ids compare byte for byte on every
+// database: a subject that differs only by a trailing space cannot reach
+// another user's workspaces.
+func TestSecuritySubjectsCompareByteForByte(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		s := newServer(t, db, nil)
+		alice := s.signInAs(t, "sec-alice", "alice@example.com", ptrTo(true))
+		ws := s.newWorkspace(t, alice, "BUSINESS")
+		for _, sub := range []string{"sec-alice ", " sec-alice", "sec-alice\t", "sec-alice\u00a0", "sec\x00alice", "sec-alice\n"} {
+			tok := s.sign(t, auth.Claims{Subject: sub, Email: "mallory@example.com"})
+			if r := s.post(t, tok, `{ viewer { id } }`, nil); r.Status != http.StatusUnauthorized || r.code() != "UNAUTHENTICATED" {
+				t.Errorf("sub %q: status %d %s, want 401 UNAUTHENTICATED", sub, r.Status, r.Raw)
+			}
+		}
+		// Behind the API, the database itself tells the ids apart.
+		got, err := s.app.DB.Workspaces().GetUser(t.Context(), "sec-alice ")
+		if err == nil {
+			t.Errorf("the database finds user %q for the id \"sec-alice \"", got.ID)
+		}
+		var out struct{ Workspace *struct{ ID string } }
+		s.ok(t, alice.token, `query($w: ID!) { workspace(id: $w) { id } }`, map[string]any{"w": ws}, &out)
+		if out.Workspace == nil {
+			t.Fatal("Alice lost her workspace")
+		}
+	})
+}
+
+// TestSecurityPublicLinksExpireAndNeverGrantAdmin reproduces finding 7: a
+// removed admin rejoined through an old PUBLIC link that never expired and
+// granted ADMIN. PUBLIC links now expire by default and cannot grant ADMIN.
+func TestSecurityPublicLinksExpireAndNeverGrantAdmin(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		s := newServer(t, db, map[string]string{"AUDITLOG_PUBLIC_INVITE_TTL": "48h"})
+		admin := s.newUser(t, "admin")
+		ws := s.newWorkspace(t, admin, "FREE")
+		s.fails(t, admin.token, aCreateInviteQuery, aInviteVars(ws, "PUBLIC", "", "ADMIN", ""), "BAD_USER_INPUT")
+
+		var out struct {
+			CreateInviteLink struct {
+				Token      string
+				InviteLink struct{ ExpiresAt *string }
+			}
+		}
+		s.ok(t, admin.token, `mutation($w: ID!) { createInviteLink(input: {workspaceId: $w, kind: PUBLIC}) { token inviteLink { expiresAt } } }`,
+			map[string]any{"w": ws}, &out)
+		if out.CreateInviteLink.InviteLink.ExpiresAt == nil {
+			t.Fatal("a PUBLIC link without expiresAt never expires")
+		}
+		exp, _ := time.Parse(time.RFC3339, *out.CreateInviteLink.InviteLink.ExpiresAt)
+		if d := exp.Sub(s.clock.Now()); d < 47*time.Hour || d > 49*time.Hour {
+			t.Errorf("a PUBLIC link expires in %v, want AUDITLOG_PUBLIC_INVITE_TTL (48h)", d)
+		}
+		s.clock.Advance(49 * time.Hour)
+		late := s.newUser(t, "late")
+		s.fails(t, late.token, aAcceptQuery, map[string]any{"t": out.CreateInviteLink.Token}, "NOT_FOUND")
+	})
+}
+
+// signInAs makes a user with the given id, email and email_verified claim
+// (nil: no claim) and signs them in once.
+func (s *server) signInAs(t testing.TB, id, email string, verified *bool) user {
+	t.Helper()
+	u := user{id: id, email: email, token: s.sign(t, auth.Claims{Subject: id, Email: email, EmailVerified: verified})}
+	s.ok(t, u.token, `{ viewer { id } }`, nil)
+	return u
+}
+
+func ptrTo[T any](v T) *T { return &v }
