@@ -161,7 +161,9 @@ func TestSecurityAddMemberIgnoresUnverifiedClaims(t *testing.T) {
 
 		// Bob's identity provider says his address is verified: now he is found.
 		s.signInAs(t, bob.id, bob.email, ptrTo(true))
-		var out struct{ AddMember struct{ User struct{ ID string } } }
+		var out struct {
+			AddMember struct{ User struct{ ID string } }
+		}
 		s.ok(t, admin.token, add, map[string]any{"w": ws, "e": "bob@example.com"}, &out)
 		if out.AddMember.User.ID != bob.id {
 			t.Fatalf("addMember added %q, want %q", out.AddMember.User.ID, bob.id)
