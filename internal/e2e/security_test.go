@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -282,3 +285,62 @@ func (s *server) signInAs(t testing.TB, id, email string, verified *bool) user {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestSecurityAddMemberLookupsAreThrottled reproduces finding 3 (addMember
+// enumerates accounts): an admin's lookups that find nobody count against
+// them like failed invite acceptances; past the allowance further lookups are
+// RATE_LIMITED, whatever the address, while lookups that find someone do not
+// count.
+func TestSecurityAddMemberLookupsAreThrottled(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		s := newServer(t, db, map[string]string{"AUDITLOG_INVITE_ATTEMPTS_PER_MINUTE": "3"})
+		admin := s.newUser(t, "prober")
+		ws := s.newWorkspace(t, admin, "FREE")
+		add := `mutation($w: ID!, $e: String!) { addMember(input: {workspaceId: $w, email: $e}) { role } }`
+		for i := range 2 {
+			s.addMember(t, admin, ws, s.newUser(t, fmt.Sprintf("colleague%d", i)), "MEMBER") // hits do not count
+		}
+		for i := range 3 {
+			s.fails(t, admin.token, add, map[string]any{"w": ws, "e": fmt.Sprintf("nobody%d@example.com", i)}, "NOT_FOUND")
+		}
+		r := s.fails(t, admin.token, add, map[string]any{"w": ws, "e": "nobody-else@example.com"}, "RATE_LIMITED")
+		if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+			t.Errorf("throttled lookup: status %d, Retry-After %q", r.Status, r.Header.Get("Retry-After"))
+		}
+		if strings.Contains(r.Raw, "nobody-else") {
+			t.Errorf("the refusal repeats the address: %s", r.Raw)
+		}
+	})
+}
+
+// TestSecurityCriticalHeaderIsRefused reproduces finding 10's second part: a
+// token whose protected header lists a critical extension this service does
+// not understand is refused (RFC 7515 §4.1.11), even when its signature is
+// good.
+func TestSecurityCriticalHeaderIsRefused(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		s := newServer(t, db, nil)
+		sign := func(header string) string {
+			enc := base64.RawURLEncoding
+			payload := fmt.Sprintf(`{"sub":"crit-user","email":"crit@example.com","exp":%d}`, s.clock.Now().Add(time.Hour).Unix())
+			input := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload))
+			mac := hmac.New(sha256.New, []byte(testSecret))
+			mac.Write([]byte(input))
+			return input + "." + enc.EncodeToString(mac.Sum(nil))
+		}
+		if r := s.post(t, sign(`{"alg":"HS256","typ":"JWT"}`), `{ viewer { id } }`, nil); r.Status != http.StatusOK {
+			t.Fatalf("the same token without crit: status %d %s", r.Status, r.Raw)
+		}
+		for _, header := range []string{
+			`{"alg":"HS256","typ":"JWT","crit":["x-acme"],"x-acme":true}`,
+			`{"alg":"HS256","typ":"JWT","crit":["exp"]}`,
+			`{"alg":"HS256","crit":[]}`,
+		} {
+			if r := s.post(t, sign(header), `{ viewer { id } }`, nil); r.Status != http.StatusUnauthorized || r.code() != "UNAUTHENTICATED" {
+				t.Errorf("header %s: status %d %s, want 401", header, r.Status, r.Raw)
+			}
+		}
+	})
+}
