@@ -88,17 +88,6 @@ func aSince(before, after []event) []event {
 	return out
 }
 
-// aCount counts the events with the given action.
-func aCount(es []event, action string) int {
-	n := 0
-	for _, e := range es {
-		if e.Action == action {
-			n++
-		}
-	}
-	return n
-}
-
 // aPost is post for any goroutine: it reports failures as errors instead of
 // failing the test.
 func aPost(s *server, token, query string, vars map[string]any, opts ...reqOpt) (*response, error) {

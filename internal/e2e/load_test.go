@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,3 +112,13 @@ func envInt(name string, def int) int {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func abs(n int) int { return max(n, -n) }
+
+// percentile of latencies, p in [0, 1].
+func percentile(lat []time.Duration, p float64) time.Duration {
+	l := append([]time.Duration(nil), lat...)
+	if len(l) == 0 {
+		return 0
+	}
+	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	return l[int(float64(len(l)-1)*p)]
+}

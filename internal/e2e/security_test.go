@@ -153,17 +153,17 @@ func TestSecurityAddMemberIgnoresUnverifiedClaims(t *testing.T) {
 		t.Parallel()
 		// The default: a token without email_verified is not verified.
 		s := newServer(t, db, map[string]string{"AUDITLOG_JWT_EMAIL_VERIFIED_DEFAULT": ""})
-		admin := s.signInAs(t, "admin-x", "admin.x@example.com", ptrTo(true))
+		admin := s.signInAs(t, "admin-x", "admin.x@example.com", ptr(true))
 		ws := s.newWorkspace(t, admin, "FREE")
 		add := `mutation($w: ID!, $e: String!) { addMember(input: {workspaceId: $w, email: $e, role: ADMIN}) { user { id } } }`
 
 		bob := s.signInAs(t, "bob-real", "bob@example.com", nil) // no claim: unverified by default
-		attacker := s.signInAs(t, "attacker-x", "BOB@example.com", ptrTo(false))
-		s.ok(t, s.sign(t, auth.Claims{Subject: attacker.id, Email: "BOB@example.com", Name: "Most Recent", EmailVerified: ptrTo(false)}), `{ viewer { id } }`, nil)
+		attacker := s.signInAs(t, "attacker-x", "BOB@example.com", ptr(false))
+		s.ok(t, s.sign(t, auth.Claims{Subject: attacker.id, Email: "BOB@example.com", Name: "Most Recent", EmailVerified: ptr(false)}), `{ viewer { id } }`, nil)
 		s.fails(t, admin.token, add, map[string]any{"w": ws, "e": "bob@example.com"}, "NOT_FOUND")
 
 		// Bob's identity provider says his address is verified: now he is found.
-		s.signInAs(t, bob.id, bob.email, ptrTo(true))
+		s.signInAs(t, bob.id, bob.email, ptr(true))
 		var out struct {
 			AddMember struct{ User struct{ ID string } }
 		}
@@ -172,11 +172,11 @@ func TestSecurityAddMemberIgnoresUnverifiedClaims(t *testing.T) {
 			t.Fatalf("addMember added %q, want %q", out.AddMember.User.ID, bob.id)
 		}
 		// A second verified account with the same address makes it ambiguous.
-		s.signInAs(t, "bob-twin", "Bob@Example.com", ptrTo(true))
+		s.signInAs(t, "bob-twin", "Bob@Example.com", ptr(true))
 		ws2 := s.newWorkspace(t, admin, "FREE")
 		s.fails(t, admin.token, add, map[string]any{"w": ws2, "e": "bob@example.com"}, "CONFLICT")
 		// A look-alike (Kelvin sign for k in the local part) is another address.
-		s.signInAs(t, "kate", "kate@example.com", ptrTo(true))
+		s.signInAs(t, "kate", "kate@example.com", ptr(true))
 		s.fails(t, admin.token, add, map[string]any{"w": ws2, "e": "\u212Aate@example.com"}, "NOT_FOUND")
 	})
 }
@@ -196,10 +196,10 @@ func TestSecurityEmailInvitesRefuseLookAlikes(t *testing.T) {
 			verified               *bool
 			code                   string
 		}{
-			{"kelvin-sign", "kate@example.com", "\u212Aate@example.com", ptrTo(true), "FORBIDDEN"},
-			{"long-s", "sam@example.com", "\u017Fam@example.com", ptrTo(true), "FORBIDDEN"},
-			{"unverified-right-address", "zed@example.com", "zed@example.com", ptrTo(false), "FORBIDDEN"},
-			{"right-address-other-ascii-case", "ann@example.com", "ANN@Example.COM", ptrTo(true), ""},
+			{"kelvin-sign", "kate@example.com", "\u212Aate@example.com", ptr(true), "FORBIDDEN"},
+			{"long-s", "sam@example.com", "\u017Fam@example.com", ptr(true), "FORBIDDEN"},
+			{"unverified-right-address", "zed@example.com", "zed@example.com", ptr(false), "FORBIDDEN"},
+			{"right-address-other-ascii-case", "ann@example.com", "ANN@Example.COM", ptr(true), ""},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				inv, _ := aCreateInvite(t, s, admin.token, ws, "EMAIL", tc.invited, "MEMBER")
@@ -222,7 +222,7 @@ func TestSecuritySubjectsCompareByteForByte(t *testing.T) {
 	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
 		t.Parallel()
 		s := newServer(t, db, nil)
-		alice := s.signInAs(t, "sec-alice", "alice@example.com", ptrTo(true))
+		alice := s.signInAs(t, "sec-alice", "alice@example.com", ptr(true))
 		ws := s.newWorkspace(t, alice, "BUSINESS")
 		for _, sub := range []string{"sec-alice ", " sec-alice", "sec-alice\t", "sec-alice\u00a0", "sec\x00alice", "sec-alice\n"} {
 			tok := s.sign(t, auth.Claims{Subject: sub, Email: "mallory@example.com"})
@@ -284,7 +284,6 @@ func (s *server) signInAs(t testing.TB, id, email string, verified *bool) user {
 	return u
 }
 
-func ptrTo[T any](v T) *T { return &v }
 
 // TestSecurityAddMemberLookupsAreThrottled reproduces finding 3 (addMember
 // enumerates accounts): an admin's lookups that find nobody count against

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -175,14 +174,4 @@ func (w *workload) mutations() int {
 		}
 	}
 	return n
-}
-
-// percentile of latencies, p in [0, 1].
-func percentile(lat []time.Duration, p float64) time.Duration {
-	l := append([]time.Duration(nil), lat...)
-	if len(l) == 0 {
-		return 0
-	}
-	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
-	return l[int(float64(len(l)-1)*p)]
 }
