@@ -14,6 +14,10 @@ import (
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
 
+func (r *apiKeyResolver) CreatedBy(ctx context.Context, obj *workspace.APIKey) (*workspace.User, error) {
+	return r.loadUser(ctx, obj.CreatedBy)
+}
+
 func (r *inviteLinkResolver) CreatedBy(ctx context.Context, obj *workspace.Invite) (*workspace.User, error) {
 	return r.loadUser(ctx, obj.CreatedBy)
 }
@@ -89,6 +93,21 @@ func (r *mutationResolver) ExportAuditLog(ctx context.Context, input model.Expor
 	return &model.AuditLogExport{ID: c.Export.ID, Format: c.Export.Format, URL: c.URL, ExpiresAt: c.Export.ExpiresAt}, nil
 }
 
+func (r *mutationResolver) CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error) {
+	c, err := r.WorkspaceService.CreateAPIKey(ctx, viewer(ctx), workspace.CreateAPIKeyInput{WorkspaceID: input.WorkspaceID, Name: input.Name, ExpiresAt: input.ExpiresAt})
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateAPIKeyPayload{APIKey: &c.Key, Token: c.Token}, nil
+}
+
+func (r *mutationResolver) RevokeAPIKey(ctx context.Context, workspaceID string, id string) (*model.RevokeAPIKeyPayload, error) {
+	if err := r.WorkspaceService.RevokeAPIKey(ctx, viewer(ctx), workspaceID, id); err != nil {
+		return nil, err
+	}
+	return &model.RevokeAPIKeyPayload{RevokedAPIKeyID: id}, nil
+}
+
 func (r *queryResolver) Viewer(ctx context.Context) (*workspace.User, error) {
 	u, err := r.WorkspaceService.Viewer(ctx, viewer(ctx))
 	return orNil(&u, err)
@@ -122,6 +141,12 @@ func (r *workspaceResolver) AuditLog(ctx context.Context, obj *workspace.Workspa
 	return r.auditLog(ctx, obj.ID, audit.PageRequest{First: first, After: after, Last: last, Before: before}, filter, orderBy)
 }
 
+func (r *workspaceResolver) APIKeys(ctx context.Context, obj *workspace.Workspace) ([]workspace.APIKey, error) {
+	return r.WorkspaceService.APIKeys(ctx, viewer(ctx), obj.ID)
+}
+
+func (r *Resolver) ApiKey() ApiKeyResolver { return &apiKeyResolver{r} }
+
 func (r *Resolver) InviteLink() InviteLinkResolver { return &inviteLinkResolver{r} }
 
 func (r *Resolver) Membership() MembershipResolver { return &membershipResolver{r} }
@@ -133,6 +158,7 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 func (r *Resolver) Workspace() WorkspaceResolver { return &workspaceResolver{r} }
 
 type (
+	apiKeyResolver     struct{ *Resolver }
 	inviteLinkResolver struct{ *Resolver }
 	membershipResolver struct{ *Resolver }
 	mutationResolver   struct{ *Resolver }

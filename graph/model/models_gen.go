@@ -43,6 +43,18 @@ type AuditLogOrder struct {
 	Direction audit.Direction `json:"direction"`
 }
 
+type CreateAPIKeyInput struct {
+	WorkspaceID string     `json:"workspaceId"`
+	Name        string     `json:"name"`
+	ExpiresAt   *time.Time `json:"expiresAt,omitempty"`
+}
+
+type CreateAPIKeyPayload struct {
+	APIKey *workspace.APIKey `json:"apiKey"`
+	// Send as Authorization: Bearer alk_…; shown only here.
+	Token string `json:"token"`
+}
+
 type CreateInviteLinkInput struct {
 	WorkspaceID string               `json:"workspaceId"`
 	Kind        workspace.InviteKind `json:"kind"`
@@ -79,6 +91,10 @@ type Query struct {
 
 type RemoveMemberPayload struct {
 	RemovedUserID string `json:"removedUserId"`
+}
+
+type RevokeAPIKeyPayload struct {
+	RevokedAPIKeyID string `json:"revokedApiKeyId"`
 }
 
 type UpdateMemberRoleInput struct {

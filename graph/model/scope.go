@@ -17,3 +17,6 @@ func (i UpdateMemberRoleInput) ScopeWorkspaceID() string { return i.WorkspaceID 
 
 // ScopeWorkspaceID names the workspace whose log is exported.
 func (i ExportAuditLogInput) ScopeWorkspaceID() string { return i.WorkspaceID }
+
+// ScopeWorkspaceID names the workspace of the key.
+func (i CreateAPIKeyInput) ScopeWorkspaceID() string { return i.WorkspaceID }

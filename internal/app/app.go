@@ -98,7 +98,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		Limits: graph.Limits{MaxDepth: MaxDepth, MaxRootFields: MaxRootFields}, ParserTokenLimit: ParserTokenLimit,
 	})
 	deps := httpserver.Deps{
-		Logger: log, Metrics: a.Metrics, DB: db, Verifier: verifier, Users: a.Workspaces, GraphQL: gql,
+		Logger: log, Metrics: a.Metrics, DB: db, Verifier: verifier, Users: a.Workspaces, Keys: a.Workspaces, GraphQL: gql,
 		Exports: a.Exporter, TrustedProxies: cfg.TrustedProxies,
 		// The Audit Log page (/audit-log) and the invite page (/invite/{token}).
 		Extra: web.New().Mount,

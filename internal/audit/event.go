@@ -29,6 +29,11 @@ const (
 	MemberRemoved            Action = "MEMBER_REMOVED"
 	MemberRoleUpdated        Action = "MEMBER_ROLE_UPDATED"
 	AuditLogExported         Action = "AUDIT_LOG_EXPORTED"
+	APIKeyCreated            Action = "API_KEY_CREATED"
+	APIKeyRevoked            Action = "API_KEY_REVOKED"
+	LogStreamCreated         Action = "LOG_STREAM_CREATED"
+	LogStreamDeleted         Action = "LOG_STREAM_DELETED"
+	TrustedDomainsUpdated    Action = "TRUSTED_DOMAINS_UPDATED"
 )
 
 // Actions lists every action in the schema's order.
@@ -37,6 +42,7 @@ func Actions() []Action {
 		PublicInviteLinkCreated, PublicInviteLinkDeleted, PublicInviteLinkAccepted,
 		EmailInviteCreated, EmailInviteDeleted, EmailInviteAccepted,
 		MemberAdded, MemberRemoved, MemberRoleUpdated, AuditLogExported,
+		APIKeyCreated, APIKeyRevoked, LogStreamCreated, LogStreamDeleted, TrustedDomainsUpdated,
 	}
 }
 
@@ -69,6 +75,8 @@ const (
 	TargetInviteLink TargetType = "INVITE_LINK"
 	TargetWorkspace  TargetType = "WORKSPACE"
 	TargetExport     TargetType = "EXPORT"
+	TargetAPIKey     TargetType = "API_KEY"
+	TargetLogStream  TargetType = "LOG_STREAM"
 )
 
 // Actor is who performed an action, as they were at that moment.

@@ -20,12 +20,15 @@ import (
 type Export struct {
 	ID          string
 	WorkspaceID string
-	RequestedBy string
-	Format      Format
-	Filter      Filter
-	Snapshot    Position
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
+	// RequestedBy is the user, or with RequestedByKey the API key, that
+	// requested the export; the download checks it may still read the log.
+	RequestedBy    string
+	RequestedByKey bool
+	Format         Format
+	Filter         Filter
+	Snapshot       Position
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
 }
 
 // FileName is the download's file name.
@@ -113,11 +116,11 @@ func (x *Exporter) Create(ctx context.Context, p *auth.Principal, workspaceID st
 		id := ids.New(now)
 		ev := Event{
 			ID: ids.New(now), WorkspaceID: workspaceID, Action: AuditLogExported, OccurredAt: now,
-			Actor:  Actor{ID: p.Subject, Email: &p.Email, Type: ActorUser},
+			Actor:  actorOf(p),
 			Target: &Target{Type: TargetExport, ID: id, Label: optional(string(format))},
 		}
 		Stamp(ctx, &ev)
-		e := Export{ID: id, WorkspaceID: workspaceID, RequestedBy: p.Subject, Format: format, Filter: f,
+		e := Export{ID: id, WorkspaceID: workspaceID, RequestedBy: p.Subject, RequestedByKey: p.APIKey != nil, Format: format, Filter: f,
 			Snapshot: ev.Position(), CreatedAt: now, ExpiresAt: now.Add(x.ttl).Truncate(time.Second)}
 		if err := tx.CreateExport(ctx, e); err != nil {
 			return err
@@ -126,6 +129,15 @@ func (x *Exporter) Create(ctx context.Context, p *auth.Principal, workspaceID st
 		return tx.AppendEvents(ctx, ev)
 	})
 	return out, err
+}
+
+// actorOf is who an event of p's says acted: a user, or an API key as a
+// SERVICE actor without an email.
+func actorOf(p *auth.Principal) Actor {
+	if p.APIKey != nil {
+		return Actor{ID: p.Subject, Type: ActorService}
+	}
+	return Actor{ID: p.Subject, Email: optional(p.Email), Type: ActorUser}
 }
 
 // Download errors. Their codes give the HTTP status: 403, 410, 404, 403.
@@ -157,7 +169,7 @@ func (x *Exporter) Open(ctx context.Context, id, expires, signature string) (Exp
 	if !e.ExpiresAt.Equal(exp) {
 		return Export{}, ErrBadSignature
 	}
-	if err := x.gate.AuthorizeDownload(ctx, e.RequestedBy, e.WorkspaceID); err != nil {
+	if err := x.gate.AuthorizeDownload(ctx, e.RequestedBy, e.RequestedByKey, e.WorkspaceID); err != nil {
 		if _, ok := apperr.As(err); ok {
 			return Export{}, ErrNoAccess
 		}

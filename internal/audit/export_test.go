@@ -47,7 +47,7 @@ func (a *xAccess) AuthorizeLogRead(context.Context, *auth.Principal, string, *au
 
 func (a *xAccess) KnowsAccess(context.Context, *auth.Principal, string) bool { return false }
 
-func (a *xAccess) AuthorizeDownload(context.Context, string, string) error { return a.answer() }
+func (a *xAccess) AuthorizeDownload(context.Context, string, bool, string) error { return a.answer() }
 
 // xClock is a settable clock.
 type xClock struct {

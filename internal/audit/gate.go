@@ -35,8 +35,9 @@ type Gate interface {
 	// for workspaceID, so that checking costs no query.
 	KnowsAccess(ctx context.Context, p *auth.Principal, workspaceID string) bool
 	// AuthorizeDownload returns nil if the recorded requester of an export
-	// may still read workspaceID's log now, when its file is downloaded.
-	AuthorizeDownload(ctx context.Context, requestedBy, workspaceID string) error
+	// (a user, or an API key when byKey) may still read workspaceID's log
+	// now, when its file is downloaded.
+	AuthorizeDownload(ctx context.Context, requestedBy string, byKey bool, workspaceID string) error
 }
 
 // Lock is a workspace row locked by a transaction: the access row read with

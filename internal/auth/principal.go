@@ -8,6 +8,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 )
@@ -15,8 +16,13 @@ import (
 // ScopeBillingWrite lets a token change a workspace's plan.
 const ScopeBillingWrite = "billing:write"
 
-// Principal is the verified identity behind a request.
+// Principal is the verified identity behind a request: a user or a service
+// with a JWT, or a workspace's API key.
 type Principal struct {
+	// APIKey is set when the request authenticated with an API key (a
+	// SERVICE principal of one workspace that may only read its log):
+	// Subject is then the key's id and Name its name.
+	APIKey *APIKey
 	// Subject is the token's sub claim, which is the user's id.
 	Subject string
 	// Email is the token's email claim; empty for service tokens.
@@ -31,9 +37,19 @@ type Principal struct {
 	Scopes []string
 }
 
+// ErrInvalidKey refuses an API key that is unknown, revoked or expired (the
+// three are not told apart); the request gets 401 like a bad JWT.
+var ErrInvalidKey = errors.New("the API key is unknown, revoked or expired")
+
+// APIKey is what an API key principal carries besides its id.
+type APIKey struct {
+	// WorkspaceID is the one workspace whose log the key may read.
+	WorkspaceID string
+}
+
 // IsUser reports whether the principal is a user (a token with an email), as
-// opposed to a service token.
-func (p Principal) IsUser() bool { return p.Email != "" }
+// opposed to a service token or an API key.
+func (p Principal) IsUser() bool { return p.APIKey == nil && p.Email != "" }
 
 // HasScope reports whether the token was granted scope.
 func (p Principal) HasScope(scope string) bool { return slices.Contains(p.Scopes, scope) }

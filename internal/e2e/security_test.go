@@ -284,7 +284,6 @@ func (s *server) signInAs(t testing.TB, id, email string, verified *bool) user {
 	return u
 }
 
-
 // TestSecurityAddMemberLookupsAreThrottled reproduces finding 3 (addMember
 // enumerates accounts): an admin's lookups that find nobody count against
 // them like failed invite acceptances; past the allowance further lookups are

@@ -24,6 +24,9 @@ type RateLimiter interface {
 // when it is anonymous.
 func rateKey(r *http.Request) string {
 	if p, ok := auth.PrincipalFrom(r.Context()); ok {
+		if p.APIKey != nil {
+			return "key:" + p.Subject
+		}
 		return "user:" + p.Subject
 	}
 	return "ip:" + reqinfo.From(r.Context()).IPAddress

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
@@ -36,6 +37,12 @@ type UserSyncer interface {
 	EnsureUser(ctx context.Context, p auth.Principal) error
 }
 
+// KeyAuthenticator turns an API key (a bearer token that starts with alk_)
+// into its principal, or an error for a key that cannot be used.
+type KeyAuthenticator interface {
+	AuthenticateKey(ctx context.Context, token string) (auth.Principal, error)
+}
+
 // Deps are what the router serves.
 type Deps struct {
 	Logger         *slog.Logger
@@ -43,6 +50,7 @@ type Deps struct {
 	DB             Pinger
 	Verifier       *auth.Verifier
 	Users          UserSyncer
+	Keys           KeyAuthenticator
 	GraphQL        http.Handler
 	Exports        ExportDownloader
 	RateLimiter    RateLimiter
@@ -151,7 +159,17 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		var p auth.Principal
-		if err == nil {
+		if err == nil && s.deps.Keys != nil && strings.HasPrefix(token, "alk_") {
+			p, err = s.deps.Keys.AuthenticateKey(r.Context(), token)
+			if err != nil && !errors.Is(err, auth.ErrInvalidKey) {
+				s.fail(w, r, err) // the database, not the key
+				return
+			}
+			if err == nil {
+				next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+				return
+			}
+		} else if err == nil {
 			p, err = s.deps.Verifier.Verify(token)
 		}
 		if err != nil {

@@ -16,6 +16,7 @@ type exportRow struct {
 	ID              string `gorm:"primaryKey"`
 	WorkspaceID     string
 	RequestedBy     string
+	RequestedByKey  bool
 	Format          string
 	Filter          string
 	SnapshotAt      int64
@@ -56,7 +57,7 @@ func (s *Events) CreateExport(ctx context.Context, e audit.Export) error {
 	if err != nil {
 		return err
 	}
-	r := exportRow{ID: e.ID, WorkspaceID: e.WorkspaceID, RequestedBy: e.RequestedBy, Format: string(e.Format), Filter: f,
+	r := exportRow{ID: e.ID, WorkspaceID: e.WorkspaceID, RequestedBy: e.RequestedBy, RequestedByKey: e.RequestedByKey, Format: string(e.Format), Filter: f,
 		SnapshotAt: e.Snapshot.OccurredAt.UnixMilli(), SnapshotEventID: e.Snapshot.ID,
 		CreatedAt: e.CreatedAt.UnixMilli(), ExpiresAt: e.ExpiresAt.UnixMilli()}
 	return s.c.run(ctx, true, func(db *gorm.DB) error { return db.Create(&r).Error })
@@ -72,7 +73,7 @@ func (s *Events) GetExport(ctx context.Context, id string) (audit.Export, error)
 	if err != nil {
 		return audit.Export{}, err
 	}
-	return audit.Export{ID: r.ID, WorkspaceID: r.WorkspaceID, RequestedBy: r.RequestedBy, Format: audit.Format(r.Format), Filter: f,
+	return audit.Export{ID: r.ID, WorkspaceID: r.WorkspaceID, RequestedBy: r.RequestedBy, RequestedByKey: r.RequestedByKey, Format: audit.Format(r.Format), Filter: f,
 		Snapshot:  audit.Position{OccurredAt: fromMs(r.SnapshotAt), ID: r.SnapshotEventID},
 		CreatedAt: fromMs(r.CreatedAt), ExpiresAt: fromMs(r.ExpiresAt)}, nil
 }

@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
@@ -19,6 +20,7 @@ var (
 	errNotMember = apperr.New(apperr.Forbidden, "you are not a member of this workspace")
 	errNotAdmin  = apperr.New(apperr.Forbidden, "only an admin of this workspace may do this")
 	errNeedsPlan = apperr.New(apperr.BusinessPlanRequired, "the audit log is available on the Business plan")
+	errKeyOnly   = apperr.New(apperr.Forbidden, "an API key may only read its own workspace's audit log")
 )
 
 // RequireMember allows any member.
@@ -40,7 +42,16 @@ func (a Access) RequireAdmin() error {
 // RequireLogRead allows an admin of a BUSINESS workspace: who may comes
 // before what the plan allows, so that a workspace's plan is never revealed
 // to someone who may not administer it.
+//
+// An API key of the workspace needs no role: reading the log is all it may
+// do, while the workspace is on BUSINESS.
 func (a Access) RequireLogRead() error {
+	if a.Key && a.Exists {
+		if a.Plan != PlanBusiness {
+			return errNeedsPlan
+		}
+		return nil
+	}
 	if err := a.RequireAdmin(); err != nil {
 		return err
 	}
@@ -50,10 +61,14 @@ func (a Access) RequireLogRead() error {
 	return nil
 }
 
-// user returns the principal if it is a user, or UNAUTHENTICATED.
+// user returns the principal if it is a user, or UNAUTHENTICATED (FORBIDDEN
+// for an API key, which is authenticated but may only read its log).
 func user(p *auth.Principal) (auth.Principal, error) {
 	if p == nil {
 		return auth.Principal{}, errSignIn
+	}
+	if p.APIKey != nil {
+		return auth.Principal{}, errKeyOnly
 	}
 	if !p.IsUser() {
 		return auth.Principal{}, errUserOnly
@@ -65,6 +80,9 @@ func user(p *auth.Principal) (auth.Principal, error) {
 // request's memory when an earlier field of the request already read it (see
 // WithRequestScope), otherwise with one query.
 func (s *Service) Access(ctx context.Context, p *auth.Principal, workspaceID string) (Access, error) {
+	if p != nil && p.APIKey != nil {
+		return s.keyAccess(ctx, p, workspaceID)
+	}
 	u, err := user(p)
 	if err != nil {
 		return Access{}, err
@@ -81,18 +99,44 @@ func (s *Service) Access(ctx context.Context, p *auth.Principal, workspaceID str
 	})
 }
 
+// keyAccess is the access of an API key: none outside its workspace; in it,
+// no role, and the workspace's plan.
+func (s *Service) keyAccess(ctx context.Context, p *auth.Principal, workspaceID string) (Access, error) {
+	if workspaceID != p.APIKey.WorkspaceID || !ids.Valid(workspaceID) {
+		return Access{}, nil
+	}
+	read := func() (Access, error) {
+		acc, err := s.store.GetAccess(ctx, workspaceID, "")
+		acc.Key = acc.Exists
+		return acc, err
+	}
+	if sc := scopeFrom(ctx); sc != nil {
+		return sc.access(p.Subject, workspaceID, read)
+	}
+	return read()
+}
+
 // AuthorizeLogRead implements audit.Gate: the audit log (pages, counts,
 // exports, downloads) is for admins of BUSINESS workspaces.
 func (s *Service) AuthorizeLogRead(ctx context.Context, p *auth.Principal, workspaceID string, row *audit.AccessRow) error {
-	u, err := user(p)
-	if err != nil {
-		return err
+	if p == nil {
+		return errSignIn
 	}
-	var acc Access
+	if p.APIKey == nil && !p.IsUser() {
+		return errUserOnly
+	}
+	var (
+		acc Access
+		err error
+	)
 	if row != nil {
 		acc = Access{Exists: row.Exists, Plan: Plan(row.Plan), Role: row.Role}
+		if p.APIKey != nil {
+			// A key has no role; it stands only in its own workspace.
+			acc.Role, acc.Key = nil, acc.Exists && p.APIKey.WorkspaceID == workspaceID
+		}
 		if sc := scopeFrom(ctx); sc != nil && ids.Valid(workspaceID) {
-			sc.remember(u.Subject, workspaceID, acc)
+			sc.remember(p.Subject, workspaceID, acc)
 		}
 	} else if acc, err = s.Access(ctx, p, workspaceID); err != nil {
 		return err
@@ -103,14 +147,27 @@ func (s *Service) AuthorizeLogRead(ctx context.Context, p *auth.Principal, works
 // AuthorizeDownload implements audit.Gate: an export's file is served only
 // while its requester is still an admin of the workspace and the workspace
 // is still on BUSINESS.
-func (s *Service) AuthorizeDownload(ctx context.Context, requestedBy, workspaceID string) error {
+//
+// For an export requested with an API key, the key must still be live.
+func (s *Service) AuthorizeDownload(ctx context.Context, requestedBy string, byKey bool, workspaceID string) error {
 	if !ids.Valid(workspaceID) {
 		return errNotAdmin
+	}
+	if byKey {
+		k, err := s.store.GetAPIKey(ctx, workspaceID, requestedBy)
+		if errors.Is(err, apperr.ErrNotFound) || (err == nil && !k.Live(s.now())) {
+			return errKeyOnly
+		}
+		if err != nil {
+			return err
+		}
+		requestedBy = ""
 	}
 	acc, err := s.store.GetAccess(ctx, workspaceID, requestedBy)
 	if err != nil {
 		return err
 	}
+	acc.Key = byKey && acc.Exists
 	return acc.RequireLogRead()
 }
 
@@ -127,6 +184,12 @@ func (s *Service) KnowsAccess(ctx context.Context, p *auth.Principal, workspaceI
 // never allows anything: the service behind the field decides, with the
 // same rules, whatever EarlyRefusal lets through.
 func (s *Service) EarlyRefusal(ctx context.Context, p *auth.Principal, workspaceID string) error {
+	if p != nil && p.APIKey != nil {
+		if workspaceID != p.APIKey.WorkspaceID {
+			return errKeyOnly
+		}
+		return nil
+	}
 	u, err := user(p)
 	if err != nil {
 		return err

@@ -45,6 +45,7 @@ type Service struct {
 	createdPerDay   int
 	inviteThrottle  Throttle
 	users           *userCache
+	keyUses         *keyUses
 }
 
 // Options configure a Service.
@@ -73,7 +74,8 @@ func NewService(store Store, o Options) *Service {
 		o.WorkspacesPerUserPerDay = DefaultWorkspacesPerUserPerDay
 	}
 	return &Service{store: store, publicURL: strings.TrimRight(o.PublicURL, "/"), now: o.Now,
-		publicInviteTTL: o.PublicInviteTTL, createdPerDay: o.WorkspacesPerUserPerDay, users: newUserCache()}
+		publicInviteTTL: o.PublicInviteTTL, createdPerDay: o.WorkspacesPerUserPerDay, users: newUserCache(),
+		keyUses: &keyUses{last: map[string]time.Time{}}}
 }
 
 // EnsureUser creates or refreshes the user record of a user principal ("just
@@ -160,10 +162,11 @@ func (s *Service) WorkspacesOf(ctx context.Context, p *auth.Principal) ([]Worksp
 	return out, nil
 }
 
-// Workspace returns the workspace if the viewer is a member, or nil.
+// Workspace returns the workspace if the viewer is a member (or an API key
+// of it), or nil.
 func (s *Service) Workspace(ctx context.Context, p *auth.Principal, id string) (*Workspace, error) {
 	acc, err := s.Access(ctx, p, id)
-	if err != nil || acc.RequireMember() != nil {
+	if err != nil || (acc.RequireMember() != nil && !(acc.Key && acc.Exists)) {
 		return nil, err
 	}
 	w, err := s.store.GetWorkspace(ctx, id)

@@ -83,6 +83,18 @@ type Store interface {
 	// used; it reports false if an email invite was used meanwhile.
 	RecordAcceptance(ctx context.Context, inv Invite, at time.Time) (bool, error)
 
+	CreateAPIKey(ctx context.Context, k APIKey) error
+	// GetAPIKey returns a key of the workspace, revoked or not.
+	GetAPIKey(ctx context.Context, workspaceID, id string) (APIKey, error)
+	// FindAPIKeyByHash returns the key with that token hash.
+	FindAPIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
+	// ListAPIKeys returns the workspace's keys, newest first.
+	ListAPIKeys(ctx context.Context, workspaceID string) ([]APIKey, error)
+	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
+	// TouchAPIKey sets the key's lastUsedAt to at unless it is already
+	// later than notBefore (so that replicas write it about once a minute).
+	TouchAPIKey(ctx context.Context, id string, at, notBefore time.Time) error
+
 	// AppendEvents writes audit events in the caller's transaction. It
 	// refuses events of a workspace the transaction did not lock, and
 	// events stamped before the lock's clock reading.

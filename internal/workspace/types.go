@@ -121,6 +121,9 @@ type Access struct {
 	Plan   Plan
 	// Role is nil when the user is not a member.
 	Role *role.Role
+	// Key is true when the principal is an API key of this workspace (it has
+	// no role: it may read the log, and nothing else).
+	Key bool
 }
 
 // IsAdmin reports whether the access is an admin's.
