@@ -164,13 +164,19 @@ func (s *Set) UnmarshalJSON(b []byte) error {
 func (s Set) Value() (driver.Value, error) { return int64(s), nil }
 
 // Scan reads a bitmask column (database/sql). Drivers hand integers over as
-// int64 or, in MySQL's text protocol, as decimal bytes; NULL is no flags.
+// int64 (uint64 for MySQL's unsigned columns) or, in MySQL's text protocol,
+// as decimal bytes; NULL is no flags.
 func (s *Set) Scan(src any) error {
 	var n int64
 	switch v := src.(type) {
 	case nil:
 	case int64:
 		n = v
+	case uint64: // MySQL's binary protocol, for an unsigned column
+		if v > 1<<15-1 {
+			return fmt.Errorf("insight: flags column holds %d, outside a bitmask's range", v)
+		}
+		n = int64(v)
 	case []byte:
 		var err error
 		if n, err = strconv.ParseInt(string(v), 10, 64); err != nil {

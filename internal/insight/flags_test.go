@@ -108,6 +108,8 @@ func TestScan(t *testing.T) {
 		{"int64", int64(5), SetOf(ExternalDomain, Burst), false},
 		{"mysql-text-protocol-bytes", []byte("10"), SetOf(AdminGranted, NewLocation), false},
 		{"string", "8", SetOf(NewLocation), false},
+		{"mysql-unsigned-uint64", uint64(3), SetOf(ExternalDomain, AdminGranted), false},
+		{"uint64-too-big", uint64(1 << 63), 0, true},
 		{"null-is-none", nil, 0, false},
 		{"negative", int64(-1), 0, true},
 		{"too-big", int64(1 << 16), 0, true},

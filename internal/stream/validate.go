@@ -70,7 +70,9 @@ func ValidateURL(ctx context.Context, raw string, allowPrivate bool, r Resolver)
 	}
 	if !allowPrivate {
 		for _, a := range addrs {
-			if err := checkAddr(a); err != nil {
+			// Some resolvers hand A records over as IPv4-mapped IPv6;
+			// name them the way the admin would, as IPv4.
+			if err := checkAddr(a.Unmap()); err != nil {
 				return nil, apperr.Invalid(urlField, "host %s resolves to %s; streams deliver only to public addresses", host, err.(*RefusedAddressError).describe())
 			}
 		}
