@@ -1,6 +1,7 @@
 package integrity_test
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
@@ -96,5 +97,27 @@ func BenchmarkVerifierRow(b *testing.B) {
 		}
 		v.Row(rows[i], chain[i].Sequence, chain[i].PrevHash, chain[i].Hash)
 		i++
+	}
+}
+
+// BenchmarkVerifyExport verifies a 10,000-row export file per iteration and
+// reports the cost per row.
+func BenchmarkVerifyExport(b *testing.B) {
+	s := integrity.NewSigner(newKey(b))
+	chain := makeChain(b, 1, integrity.ZeroHash, 10_000)
+	head := signedHeadOf(b, s, chain)
+	for _, f := range []audit.Format{audit.CSV, audit.JSON} {
+		file := exportFile(b, f, chain, map[int][]string{1: {"BURST"}})
+		b.Run(string(f), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(file)))
+			for b.Loop() {
+				rep, err := integrity.VerifyExport(bytes.NewReader(file), integrity.ExportOptions{Head: head, Keys: s.JWKS()})
+				if err != nil || !rep.Complete {
+					b.Fatalf("%v %+v", err, rep)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(chain)), "ns/row")
+		})
 	}
 }
