@@ -62,7 +62,7 @@ func verifyExportCmd(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	if !rep.OK {
-		return fmt.Errorf("verify-export: %s does not verify: %d problems, head signature valid: %v", file, rep.ProblemCount, rep.SignatureValid)
+		return fmt.Errorf("verify-export: %s does not verify (problems: %d, head signature valid: %v)", file, rep.ProblemCount, rep.SignatureValid)
 	}
 	return nil
 }
