@@ -108,7 +108,7 @@ type Options struct {
 
 // Verifier checks one workspace's chain from its rows, streamed one at a
 // time in Options.Order, in constant memory. Hand it every row with Event or
-// Row, then call Finish.
+// Row, then call Finish. It is not safe for concurrent use.
 //
 // How one tampering shows, so that each yields the kind the contract names:
 //
@@ -138,7 +138,6 @@ type Verifier struct {
 
 	checked       int64
 	first, newest int64 // smallest and largest valid sequence seen
-	newestID      []byte
 	headSeen      bool
 	headMatched   bool
 	headID        []byte
@@ -235,10 +234,7 @@ func (v *Verifier) track(r *rowState) {
 	if v.first == 0 || r.seq < v.first {
 		v.first = r.seq
 	}
-	if r.seq > v.newest {
-		v.newest = r.seq
-		v.newestID = append(v.newestID[:0], r.id...)
-	}
+	v.newest = max(v.newest, r.seq)
 	if h := v.opts.Head; h != nil && r.seq == h.Sequence && !v.headSeen {
 		v.headSeen = true
 		v.headMatched = r.stored == h.Hash || r.computed == h.Hash

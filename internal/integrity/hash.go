@@ -65,6 +65,16 @@ func parseHash(b []byte) (Hash, error) {
 	return h, err
 }
 
+// HashFromBytes reads a hash stored as 32 bytes (a BINARY(32) column). A
+// value of another length — a NULL or a truncated column — is not a hash;
+// the caller reports it rather than panicking on a conversion.
+func HashFromBytes(b []byte) (Hash, bool) {
+	if len(b) != len(Hash{}) {
+		return Hash{}, false
+	}
+	return Hash(b), true
+}
+
 // MaxSequence is the largest sequence a chain may hold: 2^53 − 1, the
 // largest integer every JSON implementation reads exactly (RFC 8785 numbers
 // are IEEE 754 doubles). At a million events a second it lasts 285 years.

@@ -178,3 +178,16 @@ func TestParseHash(t *testing.T) {
 		t.Errorf("text round trip: %s, %v", back, err)
 	}
 }
+
+func TestHashFromBytes(t *testing.T) {
+	t.Parallel()
+	want := integrity.Hash{1, 2, 3, 31: 9}
+	if h, ok := integrity.HashFromBytes(want[:]); !ok || h != want {
+		t.Errorf("HashFromBytes(32 bytes) = %s, %v", h, ok)
+	}
+	for _, b := range [][]byte{nil, {}, want[:31], append(want[:], 0)} {
+		if _, ok := integrity.HashFromBytes(b); ok {
+			t.Errorf("HashFromBytes(%d bytes) accepted it", len(b))
+		}
+	}
+}
