@@ -50,9 +50,11 @@ type ExportReport struct {
 	SignatureValid bool   `json:"signatureValid"`
 	SignatureError string `json:"signatureError,omitempty"`
 	Filtered       bool   `json:"filtered"`
-	// Complete: an unfiltered export without problems whose rows run,
-	// without a gap, up to the signed head — every event of the log from the
-	// oldest retained one to the head, none altered.
+	// Complete: an unfiltered export without problems, with a valid head
+	// signature, whose rows run without a gap up to the signed head — every
+	// event of the log from the file's oldest row to the head, none altered.
+	// Whether events before the oldest row were cut from the file or deleted
+	// by retention, the chain cannot tell (see ExportOptions.RetainedFrom).
 	Complete bool     `json:"complete"`
 	Notes    []string `json:"notes"`
 }
