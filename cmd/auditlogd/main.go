@@ -5,6 +5,7 @@
 //	auditlogd token --sub ID --email ADDR ...   print a JWT signed with AUDITLOG_JWT_SECRET
 //	auditlogd prune                             apply the retention policy once and exit
 //	auditlogd seed --workspaces N --events M    fill the database for benchmarks
+//	auditlogd verify-export FILE --head H --keys K  check an export offline
 //
 // Configuration is by AUDITLOG_* environment variables; see README.md.
 package main
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return prune(ctx, args, e, stdout, stderr)
 	case "seed":
 		return seedCmd(ctx, args, e, stdout, stderr)
+	case "verify-export":
+		return verifyExportCmd(ctx, args, stdout, stderr)
 	case "help":
 		usage(stdout)
 		return nil
@@ -99,6 +102,10 @@ commands:
   prune     apply the retention policy (AUDITLOG_RETENTION) once and exit
   seed      fill the database with a realistic audit log for benchmarks
             --workspaces N --events M --admin-sub SUB --admin-email EMAIL [--workers 4] [--seed 1]
+  verify-export
+            check an export file offline against its signed head and the published keys;
+            prints one JSON line, exit status 1 on any problem
+            FILE --head HEAD.json --keys JWKS-FILE-OR-URL [--filtered] [--from SEQ]
 
 Configuration is read from AUDITLOG_* environment variables (see README.md).
 `)
