@@ -16,6 +16,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/auditlogd/auditlogd/graph/model"
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/digest"
+	"github.com/auditlogd/auditlogd/internal/integrity"
 	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -66,12 +68,15 @@ type ComplexityRoot struct {
 	AuditEvent struct {
 		Action       func(childComplexity int) int
 		Actor        func(childComplexity int) int
+		Hash         func(childComplexity int) int
 		ID           func(childComplexity int) int
 		IPAddress    func(childComplexity int) int
 		OccurredAt   func(childComplexity int) int
+		PrevHash     func(childComplexity int) int
 		PreviousRole func(childComplexity int) int
 		RequestID    func(childComplexity int) int
 		Role         func(childComplexity int) int
+		Sequence     func(childComplexity int) int
 		Target       func(childComplexity int) int
 		UserAgent    func(childComplexity int) int
 	}
@@ -91,8 +96,27 @@ type ComplexityRoot struct {
 	AuditLogExport struct {
 		ExpiresAt func(childComplexity int) int
 		Format    func(childComplexity int) int
+		Head      func(childComplexity int) int
 		ID        func(childComplexity int) int
 		URL       func(childComplexity int) int
+	}
+
+	AuditLogHead struct {
+		Hash        func(childComplexity int) int
+		KeyID       func(childComplexity int) int
+		Sequence    func(childComplexity int) int
+		Signature   func(childComplexity int) int
+		SignedAt    func(childComplexity int) int
+		WorkspaceID func(childComplexity int) int
+	}
+
+	AuditLogVerification struct {
+		CheckedEvents func(childComplexity int) int
+		FirstSequence func(childComplexity int) int
+		Head          func(childComplexity int) int
+		LastSequence  func(childComplexity int) int
+		Ok            func(childComplexity int) int
+		Problems      func(childComplexity int) int
 	}
 
 	AuditTarget struct {
@@ -114,6 +138,13 @@ type ComplexityRoot struct {
 
 	DeleteInviteLinkPayload struct {
 		DeletedInviteLinkID func(childComplexity int) int
+	}
+
+	IntegrityProblem struct {
+		Detail   func(childComplexity int) int
+		EventID  func(childComplexity int) int
+		Kind     func(childComplexity int) int
+		Sequence func(childComplexity int) int
 	}
 
 	InviteLink struct {
@@ -156,10 +187,12 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		AuditLog   func(childComplexity int, workspaceID string, first *int, after *string, last *int, before *string, filter *model.AuditLogFilter, orderBy *model.AuditLogOrder) int
-		Viewer     func(childComplexity int) int
-		Workspace  func(childComplexity int, id string) int
-		Workspaces func(childComplexity int) int
+		AuditLog       func(childComplexity int, workspaceID string, first *int, after *string, last *int, before *string, filter *model.AuditLogFilter, orderBy *model.AuditLogOrder) int
+		AuditLogHead   func(childComplexity int, workspaceID string) int
+		VerifyAuditLog func(childComplexity int, workspaceID string) int
+		Viewer         func(childComplexity int) int
+		Workspace      func(childComplexity int, id string) int
+		Workspaces     func(childComplexity int) int
 	}
 
 	RemoveMemberPayload struct {
@@ -221,6 +254,8 @@ type QueryResolver interface {
 	Workspaces(ctx context.Context) ([]workspace.Workspace, error)
 	Workspace(ctx context.Context, id string) (*workspace.Workspace, error)
 	AuditLog(ctx context.Context, workspaceID string, first *int, after *string, last *int, before *string, filter *model.AuditLogFilter, orderBy *model.AuditLogOrder) (*model.AuditEventConnection, error)
+	AuditLogHead(ctx context.Context, workspaceID string) (*integrity.SignedHead, error)
+	VerifyAuditLog(ctx context.Context, workspaceID string) (*model.AuditLogVerification, error)
 }
 type WorkspaceResolver interface {
 	ViewerRole(ctx context.Context, obj *workspace.Workspace) (role.Role, error)
@@ -328,6 +363,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.Actor(childComplexity), true
+	case "AuditEvent.hash":
+		if e.ComplexityRoot.AuditEvent.Hash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Hash(childComplexity), true
 	case "AuditEvent.id":
 		if e.ComplexityRoot.AuditEvent.ID == nil {
 			break
@@ -346,6 +387,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.OccurredAt(childComplexity), true
+	case "AuditEvent.prevHash":
+		if e.ComplexityRoot.AuditEvent.PrevHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.PrevHash(childComplexity), true
 	case "AuditEvent.previousRole":
 		if e.ComplexityRoot.AuditEvent.PreviousRole == nil {
 			break
@@ -364,6 +411,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.Role(childComplexity), true
+	case "AuditEvent.sequence":
+		if e.ComplexityRoot.AuditEvent.Sequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Sequence(childComplexity), true
 	case "AuditEvent.target":
 		if e.ComplexityRoot.AuditEvent.Target == nil {
 			break
@@ -427,6 +480,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditLogExport.Format(childComplexity), true
+	case "AuditLogExport.head":
+		if e.ComplexityRoot.AuditLogExport.Head == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogExport.Head(childComplexity), true
 	case "AuditLogExport.id":
 		if e.ComplexityRoot.AuditLogExport.ID == nil {
 			break
@@ -439,6 +498,80 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditLogExport.URL(childComplexity), true
+
+	case "AuditLogHead.hash":
+		if e.ComplexityRoot.AuditLogHead.Hash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogHead.Hash(childComplexity), true
+	case "AuditLogHead.keyId":
+		if e.ComplexityRoot.AuditLogHead.KeyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogHead.KeyID(childComplexity), true
+	case "AuditLogHead.sequence":
+		if e.ComplexityRoot.AuditLogHead.Sequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogHead.Sequence(childComplexity), true
+	case "AuditLogHead.signature":
+		if e.ComplexityRoot.AuditLogHead.Signature == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogHead.Signature(childComplexity), true
+	case "AuditLogHead.signedAt":
+		if e.ComplexityRoot.AuditLogHead.SignedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogHead.SignedAt(childComplexity), true
+	case "AuditLogHead.workspaceId":
+		if e.ComplexityRoot.AuditLogHead.WorkspaceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogHead.WorkspaceID(childComplexity), true
+
+	case "AuditLogVerification.checkedEvents":
+		if e.ComplexityRoot.AuditLogVerification.CheckedEvents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogVerification.CheckedEvents(childComplexity), true
+	case "AuditLogVerification.firstSequence":
+		if e.ComplexityRoot.AuditLogVerification.FirstSequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogVerification.FirstSequence(childComplexity), true
+	case "AuditLogVerification.head":
+		if e.ComplexityRoot.AuditLogVerification.Head == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogVerification.Head(childComplexity), true
+	case "AuditLogVerification.lastSequence":
+		if e.ComplexityRoot.AuditLogVerification.LastSequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogVerification.LastSequence(childComplexity), true
+	case "AuditLogVerification.ok":
+		if e.ComplexityRoot.AuditLogVerification.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogVerification.Ok(childComplexity), true
+	case "AuditLogVerification.problems":
+		if e.ComplexityRoot.AuditLogVerification.Problems == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogVerification.Problems(childComplexity), true
 
 	case "AuditTarget.id":
 		if e.ComplexityRoot.AuditTarget.ID == nil {
@@ -497,6 +630,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeleteInviteLinkPayload.DeletedInviteLinkID(childComplexity), true
+
+	case "IntegrityProblem.detail":
+		if e.ComplexityRoot.IntegrityProblem.Detail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntegrityProblem.Detail(childComplexity), true
+	case "IntegrityProblem.eventId":
+		if e.ComplexityRoot.IntegrityProblem.EventID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntegrityProblem.EventID(childComplexity), true
+	case "IntegrityProblem.kind":
+		if e.ComplexityRoot.IntegrityProblem.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntegrityProblem.Kind(childComplexity), true
+	case "IntegrityProblem.sequence":
+		if e.ComplexityRoot.IntegrityProblem.Sequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IntegrityProblem.Sequence(childComplexity), true
 
 	case "InviteLink.acceptedCount":
 		if e.ComplexityRoot.InviteLink.AcceptedCount == nil {
@@ -730,7 +888,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditLog(childComplexity, args["workspaceId"].(string), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*model.AuditLogFilter), args["orderBy"].(*model.AuditLogOrder)), true
+	case "Query.auditLogHead":
+		if e.ComplexityRoot.Query.AuditLogHead == nil {
+			break
+		}
 
+		args, err := ec.field_Query_auditLogHead_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AuditLogHead(childComplexity, args["workspaceId"].(string)), true
+
+	case "Query.verifyAuditLog":
+		if e.ComplexityRoot.Query.VerifyAuditLog == nil {
+			break
+		}
+
+		args, err := ec.field_Query_verifyAuditLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.VerifyAuditLog(childComplexity, args["workspaceId"].(string)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -1122,6 +1302,44 @@ extend type Mutation {
   "Revokes an API key at once; requests with it then get HTTP 401."
   revokeApiKey(workspaceId: ID!, id: ID!): RevokeApiKeyPayload! @admin
 }
+
+# Integrity (CONTRACT §9): each workspace's events form a hash chain that
+# anyone can check without trusting the database.
+
+extend type AuditEvent {
+  "1, 2, 3, … per workspace, without gaps, in the log's ascending order."
+  sequence: Int!
+  "The hash of the event with sequence − 1 (64 zeros for sequence 1)."
+  prevHash: String!
+  "Lowercase hex SHA-256 of the event's RFC 8785 canonical JSON (docs/INTEGRITY.md)."
+  hash: String!
+}
+
+"The newest link of a workspace's chain, signed with Ed25519 by a key published at /.well-known/auditlog-keys.json. Keep one: it later proves the log was neither rewritten nor truncated."
+type AuditLogHead { workspaceId: ID! sequence: Int! hash: String! signedAt: Time! keyId: String! signature: String! }
+enum IntegrityProblemKind { HASH_MISMATCH CHAIN_BROKEN SEQUENCE_GAP HEAD_MISMATCH }
+type IntegrityProblem { kind: IntegrityProblemKind! sequence: Int! eventId: ID detail: String! }
+type AuditLogVerification {
+  ok: Boolean!
+  checkedEvents: Int!
+  firstSequence: Int
+  lastSequence: Int
+  head: AuditLogHead!
+  "At most 100, oldest first."
+  problems: [IntegrityProblem!]!
+}
+
+extend type Query {
+  "The signed head of a workspace's log (same access as auditLog)."
+  auditLogHead(workspaceId: ID!): AuditLogHead @admin @businessPlan
+  "Recomputes the whole retained chain from the database."
+  verifyAuditLog(workspaceId: ID!): AuditLogVerification @admin @businessPlan
+}
+
+extend type AuditLogExport {
+  "The signed head at the export's snapshot: an unfiltered export's newest row has its sequence and hash."
+  head: AuditLogHead!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1186,6 +1404,12 @@ func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field gr
 		return ec.fieldContext_AuditEvent_userAgent(ctx, field)
 	case "requestId":
 		return ec.fieldContext_AuditEvent_requestId(ctx, field)
+	case "sequence":
+		return ec.fieldContext_AuditEvent_sequence(ctx, field)
+	case "prevHash":
+		return ec.fieldContext_AuditEvent_prevHash(ctx, field)
+	case "hash":
+		return ec.fieldContext_AuditEvent_hash(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEvent", field.Name)
 }
@@ -1224,8 +1448,46 @@ func (ec *executionContext) childFields_AuditLogExport(ctx context.Context, fiel
 		return ec.fieldContext_AuditLogExport_url(ctx, field)
 	case "expiresAt":
 		return ec.fieldContext_AuditLogExport_expiresAt(ctx, field)
+	case "head":
+		return ec.fieldContext_AuditLogExport_head(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditLogExport", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditLogHead(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "workspaceId":
+		return ec.fieldContext_AuditLogHead_workspaceId(ctx, field)
+	case "sequence":
+		return ec.fieldContext_AuditLogHead_sequence(ctx, field)
+	case "hash":
+		return ec.fieldContext_AuditLogHead_hash(ctx, field)
+	case "signedAt":
+		return ec.fieldContext_AuditLogHead_signedAt(ctx, field)
+	case "keyId":
+		return ec.fieldContext_AuditLogHead_keyId(ctx, field)
+	case "signature":
+		return ec.fieldContext_AuditLogHead_signature(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditLogHead", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditLogVerification(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ok":
+		return ec.fieldContext_AuditLogVerification_ok(ctx, field)
+	case "checkedEvents":
+		return ec.fieldContext_AuditLogVerification_checkedEvents(ctx, field)
+	case "firstSequence":
+		return ec.fieldContext_AuditLogVerification_firstSequence(ctx, field)
+	case "lastSequence":
+		return ec.fieldContext_AuditLogVerification_lastSequence(ctx, field)
+	case "head":
+		return ec.fieldContext_AuditLogVerification_head(ctx, field)
+	case "problems":
+		return ec.fieldContext_AuditLogVerification_problems(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditLogVerification", field.Name)
 }
 
 func (ec *executionContext) childFields_AuditTarget(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1268,6 +1530,20 @@ func (ec *executionContext) childFields_DeleteInviteLinkPayload(ctx context.Cont
 		return ec.fieldContext_DeleteInviteLinkPayload_deletedInviteLinkId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeleteInviteLinkPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_IntegrityProblem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_IntegrityProblem_kind(ctx, field)
+	case "sequence":
+		return ec.fieldContext_IntegrityProblem_sequence(ctx, field)
+	case "eventId":
+		return ec.fieldContext_IntegrityProblem_eventId(ctx, field)
+	case "detail":
+		return ec.fieldContext_IntegrityProblem_detail(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IntegrityProblem", field.Name)
 }
 
 func (ec *executionContext) childFields_InviteLink(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1688,6 +1964,20 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_auditLogHead_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_auditLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1747,6 +2037,20 @@ func (ec *executionContext) field_Query_auditLog_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["orderBy"] = arg6
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_verifyAuditLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceId"] = arg0
 	return args, nil
 }
 
@@ -2402,6 +2706,75 @@ func (ec *executionContext) fieldContext_AuditEvent_requestId(_ context.Context,
 	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "String")
 }
 
+func (ec *executionContext) _AuditEvent_sequence(ctx context.Context, field graphql.CollectedField, obj *audit.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_sequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sequence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_sequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditEvent_prevHash(ctx context.Context, field graphql.CollectedField, obj *audit.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_prevHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PrevHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v digest.SHA256) graphql.Marshaler {
+			return ec.marshalNString2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋdigestᚐSHA256(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_prevHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEvent_hash(ctx context.Context, field graphql.CollectedField, obj *audit.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_hash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v digest.SHA256) graphql.Marshaler {
+			return ec.marshalNString2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋdigestᚐSHA256(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_hash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "String")
+}
+
 func (ec *executionContext) _AuditEventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AuditEventConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2668,6 +3041,332 @@ func (ec *executionContext) fieldContext_AuditLogExport_expiresAt(_ context.Cont
 	return graphql.NewScalarFieldContext("AuditLogExport", field, false, false, "Time")
 }
 
+func (ec *executionContext) _AuditLogExport_head(ctx context.Context, field graphql.CollectedField, obj *model.AuditLogExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogExport_head(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Head, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *integrity.SignedHead) graphql.Marshaler {
+			return ec.marshalNAuditLogHead2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋintegrityᚐSignedHead(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogExport_head(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditLogExport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditLogHead(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditLogHead_workspaceId(ctx context.Context, field graphql.CollectedField, obj *integrity.SignedHead) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogHead_workspaceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WorkspaceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogHead_workspaceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogHead", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AuditLogHead_sequence(ctx context.Context, field graphql.CollectedField, obj *integrity.SignedHead) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogHead_sequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sequence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogHead_sequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogHead", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditLogHead_hash(ctx context.Context, field graphql.CollectedField, obj *integrity.SignedHead) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogHead_hash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v digest.SHA256) graphql.Marshaler {
+			return ec.marshalNString2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋdigestᚐSHA256(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogHead_hash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogHead", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditLogHead_signedAt(ctx context.Context, field graphql.CollectedField, obj *integrity.SignedHead) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogHead_signedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SignedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogHead_signedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogHead", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AuditLogHead_keyId(ctx context.Context, field graphql.CollectedField, obj *integrity.SignedHead) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogHead_keyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.KeyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogHead_keyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogHead", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditLogHead_signature(ctx context.Context, field graphql.CollectedField, obj *integrity.SignedHead) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogHead_signature(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Signature, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogHead_signature(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogHead", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditLogVerification_ok(ctx context.Context, field graphql.CollectedField, obj *model.AuditLogVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogVerification_ok(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ok, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogVerification_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogVerification", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AuditLogVerification_checkedEvents(ctx context.Context, field graphql.CollectedField, obj *model.AuditLogVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogVerification_checkedEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CheckedEvents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogVerification_checkedEvents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogVerification", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditLogVerification_firstSequence(ctx context.Context, field graphql.CollectedField, obj *model.AuditLogVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogVerification_firstSequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstSequence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogVerification_firstSequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogVerification", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditLogVerification_lastSequence(ctx context.Context, field graphql.CollectedField, obj *model.AuditLogVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogVerification_lastSequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSequence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogVerification_lastSequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogVerification", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditLogVerification_head(ctx context.Context, field graphql.CollectedField, obj *model.AuditLogVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogVerification_head(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Head, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *integrity.SignedHead) graphql.Marshaler {
+			return ec.marshalNAuditLogHead2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋintegrityᚐSignedHead(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogVerification_head(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditLogVerification",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditLogHead(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditLogVerification_problems(ctx context.Context, field graphql.CollectedField, obj *model.AuditLogVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogVerification_problems(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Problems, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.IntegrityProblem) graphql.Marshaler {
+			return ec.marshalNIntegrityProblem2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐIntegrityProblemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogVerification_problems(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditLogVerification",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IntegrityProblem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _AuditTarget_type(ctx context.Context, field graphql.CollectedField, obj *audit.Target) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2891,6 +3590,98 @@ func (ec *executionContext) _DeleteInviteLinkPayload_deletedInviteLinkId(ctx con
 }
 func (ec *executionContext) fieldContext_DeleteInviteLinkPayload_deletedInviteLinkId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeleteInviteLinkPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _IntegrityProblem_kind(ctx context.Context, field graphql.CollectedField, obj *model.IntegrityProblem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrityProblem_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v integrity.ProblemKind) graphql.Marshaler {
+			return ec.marshalNIntegrityProblemKind2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋintegrityᚐProblemKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrityProblem_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrityProblem", field, false, false, "IntegrityProblemKind")
+}
+
+func (ec *executionContext) _IntegrityProblem_sequence(ctx context.Context, field graphql.CollectedField, obj *model.IntegrityProblem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrityProblem_sequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sequence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrityProblem_sequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrityProblem", field, false, false, "Int")
+}
+
+func (ec *executionContext) _IntegrityProblem_eventId(ctx context.Context, field graphql.CollectedField, obj *model.IntegrityProblem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrityProblem_eventId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrityProblem_eventId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrityProblem", field, false, false, "ID")
+}
+
+func (ec *executionContext) _IntegrityProblem_detail(ctx context.Context, field graphql.CollectedField, obj *model.IntegrityProblem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IntegrityProblem_detail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Detail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IntegrityProblem_detail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IntegrityProblem", field, false, false, "String")
 }
 
 func (ec *executionContext) _InviteLink_id(ctx context.Context, field graphql.CollectedField, obj *workspace.Invite) (ret graphql.Marshaler) {
@@ -4056,6 +4847,134 @@ func (ec *executionContext) fieldContext_Query_auditLog(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_auditLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_auditLogHead(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_auditLogHead(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AuditLogHead(ctx, fc.Args["workspaceId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *integrity.SignedHead
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				if ec.Directives.BusinessPlan == nil {
+					var zeroVal *integrity.SignedHead
+					return zeroVal, errors.New("directive businessPlan is not implemented")
+				}
+				return ec.Directives.BusinessPlan(ctx, nil, directive1)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *integrity.SignedHead) graphql.Marshaler {
+			return ec.marshalOAuditLogHead2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋintegrityᚐSignedHead(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_auditLogHead(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditLogHead(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_auditLogHead_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_verifyAuditLog(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_verifyAuditLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().VerifyAuditLog(ctx, fc.Args["workspaceId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.AuditLogVerification
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				if ec.Directives.BusinessPlan == nil {
+					var zeroVal *model.AuditLogVerification
+					return zeroVal, errors.New("directive businessPlan is not implemented")
+				}
+				return ec.Directives.BusinessPlan(ctx, nil, directive1)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuditLogVerification) graphql.Marshaler {
+			return ec.marshalOAuditLogVerification2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐAuditLogVerification(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_verifyAuditLog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditLogVerification(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_verifyAuditLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6282,6 +7201,21 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "sequence":
+			out.Values[i] = ec._AuditEvent_sequence(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "prevHash":
+			out.Values[i] = ec._AuditEvent_prevHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hash":
+			out.Values[i] = ec._AuditEvent_hash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6414,6 +7348,127 @@ func (ec *executionContext) _AuditLogExport(ctx context.Context, sel ast.Selecti
 			}
 		case "expiresAt":
 			out.Values[i] = ec._AuditLogExport_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "head":
+			out.Values[i] = ec._AuditLogExport_head(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditLogHeadImplementors = []string{"AuditLogHead"}
+
+func (ec *executionContext) _AuditLogHead(ctx context.Context, sel ast.SelectionSet, obj *integrity.SignedHead) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditLogHeadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditLogHead")
+		case "workspaceId":
+			out.Values[i] = ec._AuditLogHead_workspaceId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sequence":
+			out.Values[i] = ec._AuditLogHead_sequence(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hash":
+			out.Values[i] = ec._AuditLogHead_hash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signedAt":
+			out.Values[i] = ec._AuditLogHead_signedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "keyId":
+			out.Values[i] = ec._AuditLogHead_keyId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signature":
+			out.Values[i] = ec._AuditLogHead_signature(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditLogVerificationImplementors = []string{"AuditLogVerification"}
+
+func (ec *executionContext) _AuditLogVerification(ctx context.Context, sel ast.SelectionSet, obj *model.AuditLogVerification) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditLogVerificationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditLogVerification")
+		case "ok":
+			out.Values[i] = ec._AuditLogVerification_ok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkedEvents":
+			out.Values[i] = ec._AuditLogVerification_checkedEvents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "firstSequence":
+			out.Values[i] = ec._AuditLogVerification_firstSequence(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastSequence":
+			out.Values[i] = ec._AuditLogVerification_lastSequence(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "head":
+			out.Values[i] = ec._AuditLogVerification_head(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "problems":
+			out.Values[i] = ec._AuditLogVerification_problems(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -6571,6 +7626,54 @@ func (ec *executionContext) _DeleteInviteLinkPayload(ctx context.Context, sel as
 			out.Values[i] = graphql.MarshalString("DeleteInviteLinkPayload")
 		case "deletedInviteLinkId":
 			out.Values[i] = ec._DeleteInviteLinkPayload_deletedInviteLinkId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var integrityProblemImplementors = []string{"IntegrityProblem"}
+
+func (ec *executionContext) _IntegrityProblem(ctx context.Context, sel ast.SelectionSet, obj *model.IntegrityProblem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, integrityProblemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IntegrityProblem")
+		case "kind":
+			out.Values[i] = ec._IntegrityProblem_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sequence":
+			out.Values[i] = ec._IntegrityProblem_sequence(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "eventId":
+			out.Values[i] = ec._IntegrityProblem_eventId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "detail":
+			out.Values[i] = ec._IntegrityProblem_detail(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -6913,6 +8016,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_auditLog(ctx, field)
+				})
+		case "auditLogHead":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_auditLogHead(ctx, field)
+				})
+		case "verifyAuditLog":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_verifyAuditLog(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -7643,6 +8758,14 @@ func (ec *executionContext) marshalNAuditLogExport2ᚖgithubᚗcomᚋauditlogd�
 	return ec._AuditLogExport(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNAuditLogHead2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋintegrityᚐSignedHead(ctx context.Context, sel ast.SelectionSet, v *integrity.SignedHead) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditLogHead!")
+		return graphql.Null
+	}
+	return ec._AuditLogHead(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -7754,6 +8877,70 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	}
 	return res
 }
+
+func (ec *executionContext) unmarshalNInt2int64(ctx context.Context, v any) (int64, error) {
+	res, err := graphql.UnmarshalInt64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalInt64(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNIntegrityProblem2githubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐIntegrityProblem(ctx context.Context, sel ast.SelectionSet, v model.IntegrityProblem) graphql.Marshaler {
+	return ec._IntegrityProblem(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNIntegrityProblem2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐIntegrityProblemᚄ(ctx context.Context, sel ast.SelectionSet, v []model.IntegrityProblem) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNIntegrityProblem2githubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐIntegrityProblem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNIntegrityProblemKind2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋintegrityᚐProblemKind(ctx context.Context, v any) (integrity.ProblemKind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNIntegrityProblemKind2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋintegrityᚐProblemKind[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNIntegrityProblemKind2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋintegrityᚐProblemKind(ctx context.Context, sel ast.SelectionSet, v integrity.ProblemKind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNIntegrityProblemKind2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋintegrityᚐProblemKind[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "IntegrityProblemKind!")
+	}
+	return res
+}
+
+var (
+	unmarshalNIntegrityProblemKind2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋintegrityᚐProblemKind = map[string]integrity.ProblemKind{
+		"HASH_MISMATCH": integrity.HashMismatch,
+		"CHAIN_BROKEN":  integrity.ChainBroken,
+		"SEQUENCE_GAP":  integrity.SequenceGap,
+		"HEAD_MISMATCH": integrity.HeadMismatch,
+	}
+	marshalNIntegrityProblemKind2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋintegrityᚐProblemKind = map[integrity.ProblemKind]string{
+		integrity.HashMismatch: "HASH_MISMATCH",
+		integrity.ChainBroken:  "CHAIN_BROKEN",
+		integrity.SequenceGap:  "SEQUENCE_GAP",
+		integrity.HeadMismatch: "HEAD_MISMATCH",
+	}
+)
 
 func (ec *executionContext) unmarshalNInviteKind2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐInviteKind(ctx context.Context, v any) (workspace.InviteKind, error) {
 	tmp, err := graphql.UnmarshalString(v)
@@ -7920,6 +9107,16 @@ var (
 		role.Admin:  "ADMIN",
 	}
 )
+
+func (ec *executionContext) unmarshalNString2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋdigestᚐSHA256(ctx context.Context, v any) (digest.SHA256, error) {
+	var res digest.SHA256
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNString2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋdigestᚐSHA256(ctx context.Context, sel ast.SelectionSet, v digest.SHA256) graphql.Marshaler {
+	return v
+}
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
@@ -8236,12 +9433,26 @@ func (ec *executionContext) unmarshalOAuditLogFilter2ᚖgithubᚗcomᚋauditlogd
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalOAuditLogHead2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋintegrityᚐSignedHead(ctx context.Context, sel ast.SelectionSet, v *integrity.SignedHead) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AuditLogHead(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOAuditLogOrder2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐAuditLogOrder(ctx context.Context, v any) (*model.AuditLogOrder, error) {
 	if v == nil {
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputAuditLogOrder(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAuditLogVerification2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐAuditLogVerification(ctx context.Context, sel ast.SelectionSet, v *model.AuditLogVerification) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AuditLogVerification(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOAuditTarget2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐTarget(ctx context.Context, sel ast.SelectionSet, v *audit.Target) graphql.Marshaler {

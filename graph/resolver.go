@@ -12,6 +12,7 @@ import (
 
 	"github.com/auditlogd/auditlogd/graph/model"
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/integrity"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
 
@@ -20,6 +21,7 @@ type Resolver struct {
 	WorkspaceService *workspace.Service
 	AuditService     *audit.Service
 	Exporter         *audit.Exporter
+	IntegrityService *integrity.Service
 }
 
 // orNil returns v, or nil with err: gqlgen wants a nil pointer with an error.

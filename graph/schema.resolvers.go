@@ -10,6 +10,7 @@ import (
 
 	"github.com/auditlogd/auditlogd/graph/model"
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/integrity"
 	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
@@ -90,7 +91,11 @@ func (r *mutationResolver) ExportAuditLog(ctx context.Context, input model.Expor
 	if err != nil {
 		return nil, err
 	}
-	return &model.AuditLogExport{ID: c.Export.ID, Format: c.Export.Format, URL: c.URL, ExpiresAt: c.Export.ExpiresAt}, nil
+	head, err := r.IntegrityService.ExportHead(c.Export)
+	if err != nil {
+		return nil, err
+	}
+	return &model.AuditLogExport{ID: c.Export.ID, Format: c.Export.Format, URL: c.URL, ExpiresAt: c.Export.ExpiresAt, Head: &head}, nil
 }
 
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error) {
@@ -123,6 +128,19 @@ func (r *queryResolver) Workspace(ctx context.Context, id string) (*workspace.Wo
 
 func (r *queryResolver) AuditLog(ctx context.Context, workspaceID string, first *int, after *string, last *int, before *string, filter *model.AuditLogFilter, orderBy *model.AuditLogOrder) (*model.AuditEventConnection, error) {
 	return r.auditLog(ctx, workspaceID, audit.PageRequest{First: first, After: after, Last: last, Before: before}, filter, orderBy)
+}
+
+func (r *queryResolver) AuditLogHead(ctx context.Context, workspaceID string) (*integrity.SignedHead, error) {
+	h, err := r.IntegrityService.Head(ctx, viewer(ctx), workspaceID)
+	return orNil(&h, err)
+}
+
+func (r *queryResolver) VerifyAuditLog(ctx context.Context, workspaceID string) (*model.AuditLogVerification, error) {
+	v, err := r.IntegrityService.Verify(ctx, viewer(ctx), workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewAuditLogVerification(v), nil
 }
 
 func (r *workspaceResolver) ViewerRole(ctx context.Context, obj *workspace.Workspace) (role.Role, error) {

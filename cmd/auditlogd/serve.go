@@ -36,6 +36,9 @@ func serve(ctx context.Context, args []string, e env, stdout, stderr io.Writer) 
 	if cfg.JWT.SecretGenerated {
 		log.Warn("AUDITLOG_JWT_SECRET is not set: using a random key for this process; tokens will not survive a restart")
 	}
+	if cfg.SignerGenerated {
+		log.Warn("AUDITLOG_SIGNING_KEY is not set: signing log heads with a random key for this process; heads it signs will not verify after a restart or on other replicas")
+	}
 	if cfg.ExportSecretGenerated {
 		log.Warn("AUDITLOG_EXPORT_SECRET is not set: using a random key; export URLs and cursors will not survive a restart or work across replicas")
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/integrity"
 	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
@@ -21,6 +22,8 @@ type AuditLogExport struct {
 	Format    audit.Format `json:"format"`
 	URL       string       `json:"url"`
 	ExpiresAt time.Time    `json:"expiresAt"`
+	// The signed head at the export's snapshot: an unfiltered export's newest row has its sequence and hash.
+	Head *integrity.SignedHead `json:"head"`
 }
 
 type AuditLogFilter struct {
@@ -41,6 +44,16 @@ type AuditLogFilter struct {
 // By occurredAt, then id.
 type AuditLogOrder struct {
 	Direction audit.Direction `json:"direction"`
+}
+
+type AuditLogVerification struct {
+	Ok            bool                  `json:"ok"`
+	CheckedEvents int                   `json:"checkedEvents"`
+	FirstSequence *int                  `json:"firstSequence,omitempty"`
+	LastSequence  *int                  `json:"lastSequence,omitempty"`
+	Head          *integrity.SignedHead `json:"head"`
+	// At most 100, oldest first.
+	Problems []IntegrityProblem `json:"problems"`
 }
 
 type CreateAPIKeyInput struct {
@@ -81,6 +94,13 @@ type ExportAuditLogInput struct {
 	WorkspaceID string          `json:"workspaceId"`
 	Format      audit.Format    `json:"format"`
 	Filter      *AuditLogFilter `json:"filter,omitempty"`
+}
+
+type IntegrityProblem struct {
+	Kind     integrity.ProblemKind `json:"kind"`
+	Sequence int                   `json:"sequence"`
+	EventID  *string               `json:"eventId,omitempty"`
+	Detail   string                `json:"detail"`
 }
 
 type Mutation struct {

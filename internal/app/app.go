@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
@@ -16,6 +17,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/auth"
 	"github.com/auditlogd/auditlogd/internal/config"
 	"github.com/auditlogd/auditlogd/internal/httpserver"
+	"github.com/auditlogd/auditlogd/internal/integrity"
 	"github.com/auditlogd/auditlogd/internal/metrics"
 	"github.com/auditlogd/auditlogd/internal/ratelimit"
 	"github.com/auditlogd/auditlogd/internal/store"
@@ -44,6 +46,7 @@ type App struct {
 	Workspaces *workspace.Service
 	Audit      *audit.Service
 	Exporter   *audit.Exporter
+	Integrity  *integrity.Service
 	Pruner     *audit.Pruner
 	// Handler is the HTTP router with every endpoint.
 	Handler http.Handler
@@ -92,14 +95,21 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	a.Audit = audit.NewService(db.Events(), a.Workspaces, audit.NewCursorCodec(cfg.ExportSecret), cfg.Retention, now)
 	a.Exporter = audit.NewExporter(db.Events(), a.Workspaces, audit.NewURLSigner(cfg.ExportSecret, cfg.PublicURL),
 		audit.ExporterConfig{TTL: cfg.ExportTTL, Retention: cfg.Retention, Now: now})
+	a.Integrity = integrity.NewService(db.Events(), a.Workspaces, cfg.Signer, now)
 	a.Pruner = audit.NewPruner(db.Events(), cfg.Retention, 0, now)
-	gql := graph.NewHandler(&graph.Resolver{WorkspaceService: a.Workspaces, AuditService: a.Audit, Exporter: a.Exporter}, graph.Options{
+	jwks, err := json.Marshal(cfg.Signer.JWKS())
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("jwks: %w", err)
+	}
+	gql := graph.NewHandler(&graph.Resolver{WorkspaceService: a.Workspaces, AuditService: a.Audit, Exporter: a.Exporter,
+		IntegrityService: a.Integrity}, graph.Options{
 		Logger: log, Introspection: cfg.Introspection, ComplexityLimit: ComplexityLimit, Observer: a.Metrics,
 		Limits: graph.Limits{MaxDepth: MaxDepth, MaxRootFields: MaxRootFields}, ParserTokenLimit: ParserTokenLimit,
 	})
 	deps := httpserver.Deps{
 		Logger: log, Metrics: a.Metrics, DB: db, Verifier: verifier, Users: a.Workspaces, Keys: a.Workspaces, GraphQL: gql,
-		Exports: a.Exporter, TrustedProxies: cfg.TrustedProxies,
+		Exports: a.Exporter, TrustedProxies: cfg.TrustedProxies, JWKS: jwks,
 		// The Audit Log page (/audit-log) and the invite page (/invite/{token}).
 		Extra: web.New().Mount,
 	}

@@ -2,6 +2,8 @@ package audit
 
 import (
 	"bufio"
+	"encoding/hex"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -17,6 +19,10 @@ type Row struct {
 	ID, Action, ActorID, ActorEmail, ActorType            []byte
 	TargetType, TargetID, TargetLabel, PreviousRole, Role []byte
 	IPAddress, UserAgent, RequestID                       []byte
+	// Sequence, PrevHash and Hash are the event's place in its workspace's
+	// hash chain; the hashes are 32 raw bytes.
+	Sequence       int64
+	PrevHash, Hash []byte
 }
 
 // Format is an export's file format.
@@ -62,8 +68,13 @@ func NewEncoder(f Format, w *bufio.Writer) Encoder {
 	return &csvEncoder{w: w}
 }
 
-// CSVHeader is the exact header row of CSV exports.
+// CSVHeader is the header row of CSV exports before the hash chain's
+// columns (CONTRACT §7).
 const CSVHeader = "id,occurred_at,action,actor_id,actor_email,actor_type,target_type,target_id,target_label,previous_role,role,ip_address,user_agent,request_id"
+
+// CSVChainHeader is CSVHeader with the hash chain's columns (CONTRACT §9),
+// the header row exports write.
+const CSVChainHeader = CSVHeader + ",sequence,prev_hash,hash"
 
 // csvEncoder writes RFC 4180 CSV: CRLF line ends, fields quoted when they
 // hold a comma, quote, CR or LF, quotes doubled. A cell that a spreadsheet
@@ -75,7 +86,7 @@ type csvEncoder struct {
 }
 
 func (e *csvEncoder) Begin() error {
-	_, err := e.w.WriteString(CSVHeader + "\r\n")
+	_, err := e.w.WriteString(CSVChainHeader + "\r\n")
 	return err
 }
 
@@ -89,6 +100,12 @@ func (e *csvEncoder) Row(r *Row) error {
 		b = append(b, ',')
 		b = appendCSVCell(b, f)
 	}
+	b = append(b, ',')
+	b = strconv.AppendInt(b, r.Sequence, 10)
+	b = append(b, ',')
+	b = hex.AppendEncode(b, r.PrevHash)
+	b = append(b, ',')
+	b = hex.AppendEncode(b, r.Hash)
 	b = append(b, '\r', '\n')
 	e.buf = b
 	_, err := e.w.Write(b)
@@ -182,7 +199,13 @@ func (e *jsonEncoder) Row(r *Row) error {
 		b = append(b, kv.key...)
 		b = appendJSONString(b, kv.v)
 	}
-	b = append(b, '}')
+	b = append(b, ",\"sequence\":"...)
+	b = strconv.AppendInt(b, r.Sequence, 10)
+	b = append(b, ",\"prevHash\":\""...)
+	b = hex.AppendEncode(b, r.PrevHash)
+	b = append(b, "\",\"hash\":\""...)
+	b = hex.AppendEncode(b, r.Hash)
+	b = append(b, "\"}"...)
 	e.buf = b
 	_, err := e.w.Write(b)
 	return err

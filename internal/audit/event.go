@@ -10,6 +10,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/auditlogd/auditlogd/internal/digest"
 	"github.com/auditlogd/auditlogd/internal/reqinfo"
 	"github.com/auditlogd/auditlogd/internal/role"
 )
@@ -106,6 +107,12 @@ type Event struct {
 	IPAddress    *string
 	UserAgent    *string
 	RequestID    *string
+	// Sequence, PrevHash and Hash place the event in its workspace's hash
+	// chain (CONTRACT §9; package integrity). The store assigns them when it
+	// appends the event, under the workspace's lock; Sequence is 0 until then.
+	Sequence int64
+	PrevHash digest.SHA256
+	Hash     digest.SHA256
 }
 
 // Position is the place of an event in the log's total order.

@@ -27,8 +27,11 @@ type Export struct {
 	Format         Format
 	Filter         Filter
 	Snapshot       Position
-	CreatedAt      time.Time
-	ExpiresAt      time.Time
+	// Head is the workspace's chain head at the snapshot: the newest event
+	// before the export's own (an unfiltered file ends with it).
+	Head      ChainHead
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // FileName is the download's file name.
@@ -121,7 +124,7 @@ func (x *Exporter) Create(ctx context.Context, p *auth.Principal, workspaceID st
 		}
 		Stamp(ctx, &ev)
 		e := Export{ID: id, WorkspaceID: workspaceID, RequestedBy: p.Subject, RequestedByKey: p.APIKey != nil, Format: format, Filter: f,
-			Snapshot: ev.Position(), CreatedAt: now, ExpiresAt: now.Add(x.ttl).Truncate(time.Second)}
+			Snapshot: ev.Position(), Head: lk.Head, CreatedAt: now, ExpiresAt: now.Add(x.ttl).Truncate(time.Second)}
 		if err := tx.CreateExport(ctx, e); err != nil {
 			return err
 		}

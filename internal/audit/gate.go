@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/digest"
 	"github.com/auditlogd/auditlogd/internal/role"
 )
 
@@ -41,9 +42,21 @@ type Gate interface {
 }
 
 // Lock is a workspace row locked by a transaction: the access row read with
-// the lock, and the time the store's clock read after the lock, which stamps
-// the events the transaction writes.
+// the lock, the time the store's clock read after the lock, which stamps the
+// events the transaction writes, and the head of the workspace's hash chain
+// at that moment.
 type Lock struct {
 	Access AccessRow
 	Now    time.Time
+	Head   ChainHead
+}
+
+// ChainHead is the head of a workspace's hash chain as the database keeps it
+// with the workspace: the sequence and hash of its newest event (0 and zeros
+// for an empty log), and the highest sequence retention has deleted (the
+// oldest retained event has the next one).
+type ChainHead struct {
+	Sequence      int64
+	Hash          digest.SHA256
+	PrunedThrough int64
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/auditlogd/auditlogd/internal/dburl"
+	"github.com/auditlogd/auditlogd/internal/integrity"
 )
 
 // Error is a configuration error; it names the variable at fault.
@@ -49,12 +51,16 @@ type JWT struct {
 
 // Config is the whole validated configuration.
 type Config struct {
-	Addr                    string
-	DatabaseURL             string
-	JWT                     JWT
-	PublicURL               string
-	ExportSecret            []byte
-	ExportSecretGenerated   bool
+	Addr                  string
+	DatabaseURL           string
+	JWT                   JWT
+	PublicURL             string
+	ExportSecret          []byte
+	ExportSecretGenerated bool
+	// Signer signs log heads (AUDITLOG_SIGNING_KEY); SignerGenerated is
+	// true when no key was configured and a random one was made.
+	Signer                  *integrity.Signer
+	SignerGenerated         bool
 	ExportTTL               time.Duration
 	PublicInviteTTL         time.Duration
 	WorkspacesPerUserPerDay int
@@ -106,6 +112,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.JWT = r.jwt()
 	c.ExportSecret, c.ExportSecretGenerated = r.secret("AUDITLOG_EXPORT_SECRET")
+	c.Signer, c.SignerGenerated = r.signer()
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -232,6 +239,20 @@ func (r *reader) prefixes(name string) []netip.Prefix {
 		r.fail(name, "%q is not a CIDR such as 10.0.0.0/8 or an IP address", part)
 	}
 	return out
+}
+
+// signer reads the Ed25519 key that signs log heads, or makes one.
+func (r *reader) signer() (*integrity.Signer, bool) {
+	s, generated, err := integrity.SignerFromEnv(r.getenv)
+	if err != nil {
+		msg := err.Error()
+		var kf *integrity.KeyFileError
+		if errors.As(err, &kf) {
+			msg = kf.Path + ": " + kf.Msg
+		}
+		r.fail(integrity.SigningKeyVar, "%s", msg)
+	}
+	return s, generated
 }
 
 // secret reads a key of at least 32 bytes, or makes a random one.

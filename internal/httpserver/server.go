@@ -55,6 +55,9 @@ type Deps struct {
 	Exports        ExportDownloader
 	RateLimiter    RateLimiter
 	TrustedProxies []netip.Prefix
+	// JWKS is the document of the public keys that sign log heads, served
+	// at /.well-known/auditlog-keys.json.
+	JWKS []byte
 	// Extra mounts more handlers (the web page) on the router, under the
 	// same middleware.
 	Extra func(r chi.Router)
@@ -75,6 +78,15 @@ func New(d Deps) http.Handler {
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok") })
 	r.Get("/readyz", s.ready)
 	r.Handle("/metrics", d.Metrics.Handler())
+	if d.JWKS != nil {
+		r.Get("/.well-known/auditlog-keys.json", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/jwk-set+json")
+			// Keys change only with a deployment; verifiers may cache them a while.
+			w.Header().Set("Cache-Control", "public, max-age=300")
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+			_, _ = w.Write(d.JWKS)
+		})
+	}
 	r.Get("/", playground.Handler("auditlogd", "/graphql"))
 	r.Group(func(r chi.Router) {
 		r.Use(s.limitBody, s.requireJSON, s.authenticate, s.rateLimit, s.graphQLStatus)

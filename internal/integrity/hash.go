@@ -2,7 +2,6 @@ package integrity
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,67 +12,26 @@ import (
 	"github.com/gowebpki/jcs"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/digest"
 	"github.com/auditlogd/auditlogd/internal/timefmt"
 )
 
-// Hash is a SHA-256 digest: an event's hash, its prevHash, a head's hash. It
-// stays 32 bytes inside the service (the database stores it as BINARY(32),
-// half the width of hex text, and row width is what export speed follows);
-// the API and export files spell it as 64 lowercase hex digits.
-type Hash [32]byte
+// Hash is a SHA-256 digest: an event's hash, its prevHash, a head's hash
+// (see package digest for its spellings).
+type Hash = digest.SHA256
 
 // ZeroHash is the prevHash of sequence 1 and the hash of an empty log's head:
 // 64 zeros in hex.
 var ZeroHash Hash
 
-// String is the lowercase hex spelling the API uses.
-func (h Hash) String() string { return hex.EncodeToString(h[:]) }
-
-// AppendHex appends the lowercase hex spelling of h to dst.
-func (h Hash) AppendHex(dst []byte) []byte { return hex.AppendEncode(dst, h[:]) }
-
-// MarshalText writes the lowercase hex spelling, so heads and reports
-// marshal to the same text the API shows.
-func (h Hash) MarshalText() ([]byte, error) { return h.AppendHex(nil), nil }
-
-// UnmarshalText reads exactly 64 lowercase hex digits (see ParseHash).
-func (h *Hash) UnmarshalText(b []byte) error {
-	p, err := parseHash(b)
-	if err != nil {
-		return err
-	}
-	*h = p
-	return nil
-}
-
 // ParseHash reads a hash as the API writes it: exactly 64 lowercase hex
-// digits. Upper case is refused rather than folded, because a verifier that
-// accepted another spelling would pass a file whose bytes were changed.
-func ParseHash(s string) (Hash, error) { return parseHash([]byte(s)) }
+// digits (digest.Parse).
+func ParseHash(s string) (Hash, error) { return digest.Parse(s) }
 
-func parseHash(b []byte) (Hash, error) {
-	var h Hash
-	if len(b) != 2*len(h) {
-		return h, fmt.Errorf("a hash is 64 lowercase hex digits, not %d characters", len(b))
-	}
-	for _, c := range b {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return h, errors.New("a hash is 64 lowercase hex digits")
-		}
-	}
-	_, err := hex.Decode(h[:], b)
-	return h, err
-}
+func parseHash(b []byte) (Hash, error) { return digest.Parse(string(b)) }
 
-// HashFromBytes reads a hash stored as 32 bytes (a BINARY(32) column). A
-// value of another length — a NULL or a truncated column — is not a hash;
-// the caller reports it rather than panicking on a conversion.
-func HashFromBytes(b []byte) (Hash, bool) {
-	if len(b) != len(Hash{}) {
-		return Hash{}, false
-	}
-	return Hash(b), true
-}
+// HashFromBytes reads a hash stored as 32 bytes (digest.FromBytes).
+func HashFromBytes(b []byte) (Hash, bool) { return digest.FromBytes(b) }
 
 // MaxSequence is the largest sequence a chain may hold: 2^53 − 1, the
 // largest integer every JSON implementation reads exactly (RFC 8785 numbers

@@ -1,13 +1,17 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/digest"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
 
@@ -42,9 +46,43 @@ func (b *Bulk) InsertInvites(ctx context.Context, invs []workspace.Invite) error
 }
 
 // InsertEvents inserts events and bumps their counters, in one transaction
-// per call.
+// per call. Events that come with their sequences and hashes (the seeder
+// computes each workspace's chain as it generates it) are inserted as they
+// are; SetChainHead then records each workspace's head. Events without are
+// chained here, in time order, after their workspace's head, under its lock
+// (a test's history written straight into the table).
 func (b *Bulk) InsertEvents(ctx context.Context, events []audit.Event) error {
-	return b.c.inTx(ctx, func(c conn) error { return appendEvents(ctx, c, events) })
+	if len(events) > 0 && events[0].Sequence != 0 {
+		return b.c.inTx(ctx, func(c conn) error { return appendEvents(ctx, c, events) })
+	}
+	events = slices.Clone(events)
+	slices.SortStableFunc(events, func(a, b audit.Event) int {
+		return cmp.Or(a.OccurredAt.Compare(b.OccurredAt), cmp.Compare(a.ID, b.ID))
+	})
+	return b.c.inTx(ctx, func(c conn) error {
+		ws := &Workspaces{c}
+		for _, e := range events {
+			if _, ok := c.state.locked[e.WorkspaceID]; !ok {
+				if _, _, err := ws.lockWorkspace(ctx, e.WorkspaceID, ""); err != nil {
+					return err
+				}
+			}
+		}
+		c.chainAnyOrder(events)
+		if err := appendEvents(ctx, c, events); err != nil {
+			return err
+		}
+		return c.run(ctx, true, func(db *gorm.DB) error { return c.writeHeads(ctx, db) })
+	})
+}
+
+// SetChainHead records a workspace's chain head after its events were
+// inserted with their sequences and hashes.
+func (b *Bulk) SetChainHead(ctx context.Context, workspaceID string, seq int64, hash digest.SHA256, at time.Time) error {
+	return b.c.run(ctx, true, func(db *gorm.DB) error {
+		return db.Exec("UPDATE workspaces SET chain_sequence = ?, chain_hash = ?, chain_at = ? WHERE id = ?",
+			seq, hash[:], at.UnixMilli(), workspaceID).Error
+	})
 }
 
 func insertAll[R any](ctx context.Context, c conn, rows []R) error {

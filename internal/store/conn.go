@@ -35,21 +35,45 @@ type conn struct {
 }
 
 // txState is what one transaction attempt has locked: the workspaces whose
-// rows it holds, each with the time the clock read right after the lock.
-// AppendEvents writes events only for those workspaces, stamped no earlier
-// than that: "lock, then clock" is enforced here, not left to each caller.
+// rows it holds, each with the time the clock read right after the lock and
+// the head of the workspace's hash chain. AppendEvents writes events only for
+// those workspaces, stamped no earlier than that time, and chains them from
+// that head: "lock, then clock, then sequence" is enforced here, not left to
+// each caller.
 type txState struct {
-	locked map[string]time.Time
+	locked map[string]*lockState
 }
 
-// lock records that the transaction holds workspaceID's row and reads the
-// clock, after the lock, truncated to the millisecond.
-func (c conn) lock(workspaceID string) time.Time {
+// lockState is one locked workspace: the lock's clock reading and the chain
+// head, which advances as the transaction appends events.
+type lockState struct {
+	now  time.Time
+	head chainHead
+	// appended is whether the transaction appended events, so the new head
+	// must be written back to the workspace row.
+	appended bool
+}
+
+// lock records that the transaction holds workspaceID's row, whose chain
+// head is head, and reads the clock after the lock, truncated to the
+// millisecond. The reading is at least a millisecond after the workspace's
+// newest event, so that a workspace's events are stamped in the order of
+// their sequences even when replicas' clocks disagree (or within one
+// millisecond): occurredAt never decreases as the sequence grows, which is
+// what lets retention delete whole oldest events.
+func (c conn) lock(workspaceID string, head chainHead) time.Time {
 	at := c.now().UTC().Truncate(time.Millisecond)
-	if prev, ok := c.state.locked[workspaceID]; ok && prev.After(at) {
-		at = prev
+	if floor := time.UnixMilli(head.atMs + 1).UTC(); head.atMs > 0 && at.Before(floor) {
+		at = floor
 	}
-	c.state.locked[workspaceID] = at
+	if prev, ok := c.state.locked[workspaceID]; ok {
+		if prev.now.After(at) {
+			at = prev.now
+		}
+		prev.now = at
+		return at
+	}
+	c.state.locked[workspaceID] = &lockState{now: at, head: head}
 	return at
 }
 
@@ -60,13 +84,13 @@ func (c conn) checkLocked(events []audit.Event) error {
 		return errors.New("store: events are appended only inside a transaction that locked their workspace")
 	}
 	for _, e := range events {
-		at, ok := c.state.locked[e.WorkspaceID]
+		st, ok := c.state.locked[e.WorkspaceID]
 		if !ok {
 			return fmt.Errorf("store: event %s is for workspace %s, which this transaction did not lock", e.ID, e.WorkspaceID)
 		}
-		if e.OccurredAt.Before(at) {
+		if e.OccurredAt.Before(st.now) {
 			return fmt.Errorf("store: event %s is stamped %s, before its workspace was locked at %s (read the clock after the lock)",
-				e.ID, e.OccurredAt.Format(time.RFC3339Nano), at.Format(time.RFC3339Nano))
+				e.ID, e.OccurredAt.Format(time.RFC3339Nano), st.now.Format(time.RFC3339Nano))
 		}
 	}
 	return nil
@@ -112,7 +136,7 @@ func (c conn) attempt(ctx context.Context, fn func(conn) error) error {
 	defer cancel()
 	return c.writer.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		return fn(conn{db: c.db, reader: tx, writer: tx, tx: true, now: c.now,
-			state: &txState{locked: map[string]time.Time{}}})
+			state: &txState{locked: map[string]*lockState{}}})
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/digest"
 	"github.com/auditlogd/auditlogd/internal/email"
 	"github.com/auditlogd/auditlogd/internal/role"
 )
@@ -24,7 +25,7 @@ var _ audit.Store = (*Events)(nil)
 // eventColumns is the column list every event query selects, in the order
 // scanEvent reads them.
 const eventColumns = "id, workspace_id, occurred_at, action, actor_id, actor_email, actor_type, " +
-	"target_type, target_id, target_label, previous_role, role, ip_address, user_agent, request_id"
+	"target_type, target_id, target_label, previous_role, role, ip_address, user_agent, request_id, sequence, prev_hash, hash"
 
 // eventScan holds reusable scan destinations for one event row.
 type eventScan struct {
@@ -32,11 +33,14 @@ type eventScan struct {
 	occurredAt                                          int64
 	actorEmail, targetType, targetID, targetLabel       sql.NullString
 	previousRole, role, ipAddress, userAgent, requestID sql.NullString
+	sequence                                            sql.NullInt64
+	prevHash, hash                                      []byte
 }
 
 func (s *eventScan) dest() []any {
 	return []any{&s.id, &s.workspaceID, &s.occurredAt, &s.action, &s.actorID, &s.actorEmail, &s.actorType,
-		&s.targetType, &s.targetID, &s.targetLabel, &s.previousRole, &s.role, &s.ipAddress, &s.userAgent, &s.requestID}
+		&s.targetType, &s.targetID, &s.targetLabel, &s.previousRole, &s.role, &s.ipAddress, &s.userAgent, &s.requestID,
+		&s.sequence, &s.prevHash, &s.hash}
 }
 
 func (s *eventScan) event() audit.Event {
@@ -49,7 +53,10 @@ func (s *eventScan) event() audit.Event {
 		IPAddress:   nullable(s.ipAddress),
 		UserAgent:   nullable(s.userAgent),
 		RequestID:   nullable(s.requestID),
+		Sequence:    s.sequence.Int64,
 	}
+	e.PrevHash, _ = digest.FromBytes(s.prevHash)
+	e.Hash, _ = digest.FromBytes(s.hash)
 	if s.targetType.Valid {
 		e.Target = &audit.Target{Type: audit.TargetType(s.targetType.String), ID: s.targetID.String, Label: nullable(s.targetLabel)}
 	}
@@ -127,19 +134,19 @@ func appendEvents(ctx context.Context, c conn, events []audit.Event) error {
 func eventInsert(events []audit.Event) (string, []any) {
 	var b strings.Builder
 	b.WriteString("INSERT INTO audit_events (" + eventColumns + ", actor_email_key, target_label_key) VALUES ")
-	args := make([]any, 0, len(events)*17)
+	args := make([]any, 0, len(events)*20)
 	for i, e := range events {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 		var tt, tid, tl, tlKey any
 		if e.Target != nil {
 			tt, tid, tl, tlKey = string(e.Target.Type), e.Target.ID, str(e.Target.Label), key(e.Target.Label)
 		}
 		args = append(args, e.ID, e.WorkspaceID, e.OccurredAt.UnixMilli(), string(e.Action), e.Actor.ID,
 			str(e.Actor.Email), string(e.Actor.Type), tt, tid, tl, roleArg(e.PreviousRole), roleArg(e.Role),
-			str(e.IPAddress), str(e.UserAgent), str(e.RequestID), key(e.Actor.Email), tlKey)
+			str(e.IPAddress), str(e.UserAgent), str(e.RequestID), e.Sequence, e.PrevHash[:], e.Hash[:], key(e.Actor.Email), tlKey)
 	}
 	return b.String(), args
 }
@@ -295,7 +302,7 @@ func unionAll(d Dialect, parts []string) string {
 // does not exist gives no row.
 const accessQuery = "SELECT '' AS id, w.id AS workspace_id, -1 AS occurred_at, w.plan AS action, COALESCE(m.role, '') AS actor_id, " +
 	"NULL AS actor_email, '' AS actor_type, NULL AS target_type, NULL AS target_id, NULL AS target_label, NULL AS previous_role, " +
-	"NULL AS role, NULL AS ip_address, NULL AS user_agent, NULL AS request_id " +
+	"NULL AS role, NULL AS ip_address, NULL AS user_agent, NULL AS request_id, NULL AS sequence, NULL AS prev_hash, NULL AS hash " +
 	"FROM workspaces w LEFT JOIN memberships m ON m.workspace_id = w.id AND m.user_id = ? WHERE w.id = ?"
 
 // ListEvents runs one keyset scan. With LookBehind, a probe of one row at or

@@ -8,6 +8,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/digest"
 )
 
 var _ audit.ExportStore = (*Events)(nil)
@@ -21,6 +22,8 @@ type exportRow struct {
 	Filter          string
 	SnapshotAt      int64
 	SnapshotEventID string
+	HeadSequence    int64
+	HeadHash        []byte
 	CreatedAt       int64 `gorm:"autoCreateTime:false"`
 	ExpiresAt       int64
 }
@@ -35,20 +38,18 @@ func (s *Events) InTx(ctx context.Context, fn func(tx audit.ExportStore) error) 
 // AppendEvents writes audit events in the caller's transaction, which must
 // have locked their workspaces (see conn.checkLocked).
 func (s *Events) AppendEvents(ctx context.Context, events ...audit.Event) error {
-	if err := s.c.checkLocked(events); err != nil {
-		return err
-	}
-	return appendEvents(ctx, s.c, events)
+	return appendLocked(ctx, s.c, events)
 }
 
 // LockWorkspace takes the workspace row's write lock with userID's access
 // row, then reads the clock (see audit.ExportStore).
 func (s *Events) LockWorkspace(ctx context.Context, workspaceID, userID string) (audit.Lock, error) {
-	lk, err := (&Workspaces{s.c}).LockWorkspace(ctx, workspaceID, userID)
+	lk, head, err := (&Workspaces{s.c}).lockWorkspace(ctx, workspaceID, userID)
 	if err != nil {
 		return audit.Lock{}, err
 	}
-	return audit.Lock{Access: audit.AccessRow{Exists: true, Plan: string(lk.Plan), Role: lk.Role}, Now: lk.Now}, nil
+	return audit.Lock{Access: audit.AccessRow{Exists: true, Plan: string(lk.Plan), Role: lk.Role}, Now: lk.Now,
+		Head: audit.ChainHead{Sequence: head.seq, Hash: head.hash, PrunedThrough: head.pruned}}, nil
 }
 
 // CreateExport records an export request.
@@ -59,6 +60,7 @@ func (s *Events) CreateExport(ctx context.Context, e audit.Export) error {
 	}
 	r := exportRow{ID: e.ID, WorkspaceID: e.WorkspaceID, RequestedBy: e.RequestedBy, RequestedByKey: e.RequestedByKey, Format: string(e.Format), Filter: f,
 		SnapshotAt: e.Snapshot.OccurredAt.UnixMilli(), SnapshotEventID: e.Snapshot.ID,
+		HeadSequence: e.Head.Sequence, HeadHash: e.Head.Hash[:],
 		CreatedAt: e.CreatedAt.UnixMilli(), ExpiresAt: e.ExpiresAt.UnixMilli()}
 	return s.c.run(ctx, true, func(db *gorm.DB) error { return db.Create(&r).Error })
 }
@@ -75,16 +77,24 @@ func (s *Events) GetExport(ctx context.Context, id string) (audit.Export, error)
 	}
 	return audit.Export{ID: r.ID, WorkspaceID: r.WorkspaceID, RequestedBy: r.RequestedBy, RequestedByKey: r.RequestedByKey, Format: audit.Format(r.Format), Filter: f,
 		Snapshot:  audit.Position{OccurredAt: fromMs(r.SnapshotAt), ID: r.SnapshotEventID},
+		Head:      audit.ChainHead{Sequence: r.HeadSequence, Hash: headHash(r.HeadHash)},
 		CreatedAt: fromMs(r.CreatedAt), ExpiresAt: fromMs(r.ExpiresAt)}, nil
 }
 
-// streamCols is the number of byte columns of an audit.Row.
-const streamCols = 13
+// headHash reads a stored head hash; a missing one is the empty log's.
+func headHash(b []byte) digest.SHA256 {
+	h, _ := digest.FromBytes(b)
+	return h
+}
+
+// streamCols is the number of byte columns of an audit.Row: 13 of the
+// event, then its prev_hash and hash.
+const streamCols = 15
 
 // streamedRow is one row of a batch: its time and where each of its columns
 // lies in the batch's buffer (start < 0 for NULL).
 type streamedRow struct {
-	ms         int64
+	ms, seq    int64
 	start, end [streamCols]int
 }
 
@@ -114,13 +124,13 @@ func (s *Events) StreamEvents(ctx context.Context, q audit.Query, fn func(*audit
 	var row audit.Row
 	cols := [streamCols]*[]byte{&row.ID, &row.Action, &row.ActorID, &row.ActorEmail, &row.ActorType,
 		&row.TargetType, &row.TargetID, &row.TargetLabel, &row.PreviousRole, &row.Role, &row.IPAddress,
-		&row.UserAgent, &row.RequestID}
+		&row.UserAgent, &row.RequestID, &row.PrevHash, &row.Hash}
 	for b := range full {
 		if b.err != nil {
 			return b.err
 		}
 		for _, r := range b.rows {
-			row.OccurredAtMs = r.ms
+			row.OccurredAtMs, row.Sequence = r.ms, r.seq
 			for i, c := range cols {
 				*c = nil
 				if r.start[i] >= 0 {
@@ -146,10 +156,14 @@ func (s *Events) readBatches(ctx context.Context, q audit.Query, free <-chan *ba
 		wsID sql.RawBytes
 		ms   int64
 	)
+	var seq sql.NullInt64
+	// The columns of eventColumns: id, workspace_id, occurred_at, the rest
+	// of the event, then sequence, prev_hash, hash.
 	dest := []any{&raw[0], &wsID, &ms}
-	for i := 1; i < streamCols; i++ {
+	for i := 1; i < 13; i++ {
 		dest = append(dest, &raw[i])
 	}
+	dest = append(dest, &seq, &raw[13], &raw[14])
 	for {
 		var b *batch
 		select {
@@ -169,7 +183,7 @@ func (s *Events) readBatches(ctx context.Context, q audit.Query, free <-chan *ba
 				if err := rows.Scan(dest...); err != nil {
 					return err
 				}
-				r := streamedRow{ms: ms}
+				r := streamedRow{ms: ms, seq: seq.Int64}
 				for i, c := range raw {
 					r.start[i], r.end[i] = -1, -1
 					if c != nil {
@@ -209,21 +223,45 @@ func (s *Events) WorkspaceIDs(ctx context.Context, after string, limit int) ([]s
 // cutoff, oldest first, and returns how many it deleted. Each call is one
 // short statement over a primary-key range at the old end of the workspace's
 // log, far from where writers insert, so it blocks nobody for long.
+//
+// The workspace row records the highest sequence deleted
+// (chain_pruned_through), in the same transaction, so that verification
+// knows where the retained chain starts: retention deletes whole oldest
+// events only, and the oldest kept event's prevHash anchors the rest. The
+// delete comes first and the row's update last, so writers of the workspace
+// wait only for that one short statement.
 func (s *Events) PruneEvents(ctx context.Context, workspaceID string, cutoff time.Time, batch int) (int64, error) {
 	var deleted int64
-	err := s.c.run(ctx, true, func(db *gorm.DB) error {
-		var bound []int64
-		if err := db.Raw("SELECT occurred_at FROM audit_events WHERE workspace_id = ? AND occurred_at < ? ORDER BY occurred_at, id LIMIT 1 OFFSET ?",
-			workspaceID, cutoff.UnixMilli(), batch-1).Scan(&bound).Error; err != nil {
-			return err
-		}
-		upper := cutoff.UnixMilli()
-		if len(bound) == 1 {
-			upper = min(upper, bound[0]+1)
-		}
-		res := db.Exec("DELETE FROM audit_events WHERE workspace_id = ? AND occurred_at < ?", workspaceID, upper)
-		deleted = res.RowsAffected
-		return res.Error
+	err := s.c.inTx(ctx, func(c conn) error {
+		return c.run(ctx, true, func(db *gorm.DB) error {
+			var bound []int64
+			if err := db.Raw("SELECT occurred_at FROM audit_events WHERE workspace_id = ? AND occurred_at < ? ORDER BY occurred_at, id LIMIT 1 OFFSET ?",
+				workspaceID, cutoff.UnixMilli(), batch-1).Scan(&bound).Error; err != nil {
+				return err
+			}
+			upper := cutoff.UnixMilli()
+			if len(bound) == 1 {
+				upper = min(upper, bound[0]+1)
+			}
+			var through sql.NullInt64
+			if err := db.Raw("SELECT MAX(sequence) FROM audit_events WHERE workspace_id = ? AND occurred_at < ?", workspaceID, upper).
+				Row().Scan(&through); err != nil {
+				return err
+			}
+			res := db.Exec("DELETE FROM audit_events WHERE workspace_id = ? AND occurred_at < ?", workspaceID, upper)
+			if res.Error != nil {
+				return res.Error
+			}
+			deleted = res.RowsAffected
+			if !through.Valid || deleted == 0 {
+				return nil
+			}
+			greatest := "GREATEST"
+			if s.c.db.dialect == SQLite {
+				greatest = "MAX"
+			}
+			return db.Exec("UPDATE workspaces SET chain_pruned_through = "+greatest+"(chain_pruned_through, ?) WHERE id = ?", through.Int64, workspaceID).Error
+		})
 	})
 	return deleted, err
 }

@@ -35,6 +35,7 @@ type dataStep func(ctx context.Context, db *gorm.DB, d Dialect) error
 // dataSteps are the Go parts of migrations, by version.
 var dataSteps = map[int]dataStep{
 	3: rekeyEmails,
+	4: backfillChains,
 }
 
 func loadMigrations(d Dialect) ([]migration, error) {

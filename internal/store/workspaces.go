@@ -104,7 +104,7 @@ func (s *Workspaces) CreateWorkspace(ctx context.Context, w workspace.Workspace)
 	if !s.c.tx {
 		return time.Time{}, nil
 	}
-	return s.c.lock(w.ID), nil
+	return s.c.lock(w.ID, chainHead{}), nil
 }
 
 // GetWorkspace returns one workspace.
@@ -125,28 +125,39 @@ func (s *Workspaces) GetWorkspaces(ctx context.Context, ids []string) ([]workspa
 // records the lock in the transaction and then reads the clock. (SQLite has
 // one writer at a time, so its transactions are serialized already.)
 func (s *Workspaces) LockWorkspace(ctx context.Context, id, userID string) (workspace.Locked, error) {
+	lk, _, err := s.lockWorkspace(ctx, id, userID)
+	return lk, err
+}
+
+// lockWorkspace is LockWorkspace that also returns the chain head read with
+// the lock.
+func (s *Workspaces) lockWorkspace(ctx context.Context, id, userID string) (workspace.Locked, chainHead, error) {
 	if !s.c.tx {
-		return workspace.Locked{}, errors.New("store: LockWorkspace outside a transaction")
+		return workspace.Locked{}, chainHead{}, errors.New("store: LockWorkspace outside a transaction")
 	}
 	var w workspaceRow
 	var roleCol *string
+	var hs headScan
 	err := s.c.run(ctx, true, func(db *gorm.DB) error {
+		dest := append([]any{&w.ID, &w.Name, &w.Plan, &w.CreatedBy, &w.CreatedAt, &w.UpdatedAt, &roleCol}, hs.dest()...)
 		return db.Table("workspaces").
-			Select("workspaces.id, workspaces.name, workspaces.plan, workspaces.created_by, workspaces.created_at, workspaces.updated_at, m.role").
+			Select("workspaces.id, workspaces.name, workspaces.plan, workspaces.created_by, workspaces.created_at, workspaces.updated_at, m.role, "+
+				"workspaces.chain_sequence, workspaces.chain_hash, workspaces.chain_at, workspaces.chain_pruned_through").
 			Joins("LEFT JOIN memberships m ON m.workspace_id = workspaces.id AND m.user_id = ?", userID).
 			Where("workspaces.id = ?", id).
 			Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
-			Row().Scan(&w.ID, &w.Name, &w.Plan, &w.CreatedBy, &w.CreatedAt, &w.UpdatedAt, &roleCol)
+			Row().Scan(dest...)
 	})
 	if err != nil {
-		return workspace.Locked{}, err
+		return workspace.Locked{}, chainHead{}, err
 	}
-	lk := workspace.Locked{Workspace: w.toDomain(), Now: s.c.lock(id)}
+	head := hs.head()
+	lk := workspace.Locked{Workspace: w.toDomain(), Now: s.c.lock(id, head)}
 	if roleCol != nil {
 		r := role.Role(*roleCol)
 		lk.Role = &r
 	}
-	return lk, nil
+	return lk, head, nil
 }
 
 // SetPlan changes the plan.
@@ -348,8 +359,5 @@ func (s *Workspaces) RecordAcceptance(ctx context.Context, inv workspace.Invite,
 // AppendEvents writes audit events in the caller's transaction, which must
 // have locked their workspaces (see conn.checkLocked).
 func (s *Workspaces) AppendEvents(ctx context.Context, events ...audit.Event) error {
-	if err := s.c.checkLocked(events); err != nil {
-		return err
-	}
-	return appendEvents(ctx, s.c, events)
+	return appendLocked(ctx, s.c, events)
 }
