@@ -142,10 +142,24 @@ func TestAddMember(t *testing.T) {
 				t.Errorf("%s: membership %+v, want user %s as MEMBER", tc.name, m, tc.userID)
 			}
 		}
+		// Verification is what the user's latest token said.
+		f.user("unverified", true)
+		if _, err := f.svc.AddMember(f.ctx, ann, ws, "unverified@example.com", role.Member); err != nil {
+			t.Errorf("verified-since: %v", err)
+		}
+		f.user("kate", false)
+		if err := f.svc.RemoveMember(f.ctx, ann, ws, "kate"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.AddMember(f.ctx, ann, ws, "kate@example.com", role.Member); code(err) != apperr.NotFound {
+			t.Errorf("unverified-since: %v, want NOT_FOUND", err)
+		}
 		wantEvents := []ev{
 			{Action: audit.MemberAdded, Actor: "ann", Target: "ann", Role: role.Admin},
 			{Action: audit.MemberAdded, Actor: "ann", Target: "kate", Role: role.Member},
 			{Action: audit.MemberAdded, Actor: "ann", Target: "cased", Role: role.Member},
+			{Action: audit.MemberAdded, Actor: "ann", Target: "unverified", Role: role.Member},
+			{Action: audit.MemberRemoved, Actor: "ann", Target: "kate", PreviousRole: role.Member},
 		}
 		if diff := cmp.Diff(wantEvents, summarize(f.eventsOf(ws))); diff != "" {
 			t.Errorf("events (-want +got):\n%s", diff)
