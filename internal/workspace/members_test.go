@@ -237,7 +237,7 @@ func TestWorkspaceCaps(t *testing.T) {
 		var ms []workspace.Membership
 		for range workspace.MaxWorkspacesPerUser {
 			now := f.clock.Now()
-			w := workspace.Workspace{ID: ids.New(now), Name: "w", Plan: workspace.PlanFree, CreatedBy: "ann", CreatedAt: now, UpdatedAt: now}
+			w := workspace.Workspace{ID: ids.New(now), Name: "w", Plan: workspace.PlanFree, CreatedBy: "seed", CreatedAt: now, UpdatedAt: now}
 			wss = append(wss, w)
 			ms = append(ms, workspace.Membership{WorkspaceID: w.ID, UserID: full.Subject, Role: role.Member, JoinedAt: now})
 		}
@@ -278,7 +278,7 @@ func TestWorkspaceCapAllowsTheHundredth(t *testing.T) {
 		var ms []workspace.Membership
 		for range workspace.MaxWorkspacesPerUser - 1 {
 			now := f.clock.Now()
-			w := workspace.Workspace{ID: ids.New(now), Name: "w", Plan: workspace.PlanFree, CreatedBy: "ann", CreatedAt: now, UpdatedAt: now}
+			w := workspace.Workspace{ID: ids.New(now), Name: "w", Plan: workspace.PlanFree, CreatedBy: "seed", CreatedAt: now, UpdatedAt: now}
 			wss = append(wss, w)
 			ms = append(ms, workspace.Membership{WorkspaceID: w.ID, UserID: nearly.Subject, Role: role.Member, JoinedAt: now})
 		}
@@ -436,6 +436,75 @@ func TestWhoMayComesBeforeWhatIsAsked(t *testing.T) {
 		}
 		if !errors.Is(f.svc.RemoveMember(f.ctx, mia, ws, "ann"), apperr.ErrForbidden) {
 			t.Errorf("a member removing an admin is not FORBIDDEN")
+		}
+	})
+}
+
+// TestWorkspaceCapUnderConcurrency has a user with 99 workspaces join four
+// more at once, ten times over — accepting two PUBLIC links, being added by
+// an admin, and creating one — each through a different workspace's lock:
+// exactly one gets in, the others are CONFLICT, and the user never belongs
+// to more than MaxWorkspacesPerUser.
+func TestWorkspaceCapUnderConcurrency(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, tdb testenv.DB) {
+		f := newFixture(t, tdb)
+		ann := f.user("ann", true)
+		for round := range 10 {
+			u := f.user(fmt.Sprint("busy", round), true)
+			var wss []workspace.Workspace
+			var ms []workspace.Membership
+			for range workspace.MaxWorkspacesPerUser - 1 {
+				now := f.clock.Now()
+				w := workspace.Workspace{ID: ids.New(now), Name: "w", Plan: workspace.PlanFree, CreatedBy: "seed", CreatedAt: now, UpdatedAt: now}
+				wss = append(wss, w)
+				ms = append(ms, workspace.Membership{WorkspaceID: w.ID, UserID: u.Subject, Role: role.Member, JoinedAt: now})
+			}
+			if err := f.db.Bulk().InsertWorkspaces(f.ctx, wss); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.db.Bulk().InsertMemberships(f.ctx, ms); err != nil {
+				t.Fatal(err)
+			}
+			var links []string
+			for range 2 {
+				ws := f.workspace(ann, workspace.PlanFree)
+				l, err := f.svc.CreateInvite(f.ctx, ann, workspace.CreateInviteInput{WorkspaceID: ws, Kind: workspace.InvitePublic})
+				if err != nil {
+					t.Fatal(err)
+				}
+				links = append(links, l.Token)
+			}
+			addTo := f.workspace(ann, workspace.PlanFree)
+			joins := []func() error{
+				func() error { _, err := f.svc.AcceptInvite(f.ctx, u, links[0]); return err },
+				func() error { _, err := f.svc.AcceptInvite(f.ctx, u, links[1]); return err },
+				func() error { _, err := f.svc.AddMember(f.ctx, ann, addTo, u.Email, role.Member); return err },
+				func() error { _, err := f.svc.CreateWorkspace(f.ctx, u, "mine"); return err },
+			}
+			errs := make([]error, len(joins))
+			var wg sync.WaitGroup
+			for i, join := range joins {
+				wg.Go(func() { errs[i] = join() })
+			}
+			wg.Wait()
+			ok := 0
+			for _, err := range errs {
+				switch code(err) {
+				case "":
+					ok++
+				case apperr.Conflict:
+				default:
+					t.Errorf("round %d: %v", round, err)
+				}
+			}
+			n, err := f.db.Workspaces().CountMemberships(f.ctx, u.Subject)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != 1 || n != workspace.MaxWorkspacesPerUser {
+				t.Errorf("round %d: %d joins succeeded, the user belongs to %d workspaces; want 1 and %d (errors %v)",
+					round, ok, n, workspace.MaxWorkspacesPerUser, errs)
+			}
 		}
 	})
 }
