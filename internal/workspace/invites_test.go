@@ -388,3 +388,28 @@ func TestInviteThrottleCountsOnlyFailures(t *testing.T) {
 		rateLimited(t, "and-then-no-more", attempt(third, uma, link.Token))
 	})
 }
+
+// TestInviteThrottleUnderConcurrency sends ten failing acceptances at once
+// against an allowance of three: attempts are taken before they are tried,
+// so exactly three are tried (NOT_FOUND) and seven are RATE_LIMITED.
+func TestInviteThrottleUnderConcurrency(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, tdb testenv.DB) {
+		const allowance = 3
+		f := newFixture(t, tdb)
+		f.svc.SetInviteThrottle(newLimiter(allowance, f.clock))
+		uma := f.user("uma", true)
+		errs := make([]error, 10)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() { _, errs[i] = f.svc.AcceptInvite(f.ctx, uma, fmt.Sprint("inv_guess", i)) })
+		}
+		wg.Wait()
+		codes := map[apperr.Code]int{}
+		for _, err := range errs {
+			codes[code(err)]++
+		}
+		if diff := cmp.Diff(map[apperr.Code]int{apperr.NotFound: allowance, apperr.RateLimited: len(errs) - allowance}, codes); diff != "" {
+			t.Errorf("outcomes (-want +got):\n%s", diff)
+		}
+	})
+}

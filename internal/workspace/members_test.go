@@ -508,3 +508,26 @@ func TestWorkspaceCapUnderConcurrency(t *testing.T) {
 		}
 	})
 }
+
+// TestWorkspacesPerDayUnderConcurrency has one user create eight workspaces
+// at once with a limit of three a day: exactly three are created.
+func TestWorkspacesPerDayUnderConcurrency(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, tdb testenv.DB) {
+		const perDay = 3
+		f := newFixture(t, tdb, func(o *workspace.Options) { o.WorkspacesPerUserPerDay = perDay })
+		ann := f.user("ann", true)
+		errs := make([]error, 8)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() { _, errs[i] = f.svc.CreateWorkspace(f.ctx, ann, fmt.Sprint("w", i)) })
+		}
+		wg.Wait()
+		codes := map[apperr.Code]int{}
+		for _, err := range errs {
+			codes[code(err)]++
+		}
+		if diff := cmp.Diff(map[apperr.Code]int{"": perDay, apperr.RateLimited: len(errs) - perDay}, codes); diff != "" {
+			t.Errorf("outcomes (-want +got):\n%s", diff)
+		}
+	})
+}
