@@ -531,3 +531,58 @@ func TestWorkspacesPerDayUnderConcurrency(t *testing.T) {
 		}
 	})
 }
+
+// TestNoReachIntoAnotherWorkspace shows that an admin's power ends at their
+// workspace: another workspace's members and invites, named through one's
+// own workspace, are NOT_FOUND, and named through theirs, FORBIDDEN; nothing
+// changes there.
+func TestNoReachIntoAnotherWorkspace(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, tdb testenv.DB) {
+		f := newFixture(t, tdb)
+		ann, bob, cat := f.user("ann", true), f.user("bob", true), f.user("cat", true)
+		mine := f.workspace(ann, workspace.PlanBusiness)
+		theirs := f.workspace(bob, workspace.PlanBusiness)
+		f.join(bob, theirs, cat, role.Member)
+		inv, err := f.svc.CreateInvite(f.ctx, bob, workspace.CreateInviteInput{WorkspaceID: theirs, Kind: workspace.InvitePublic})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(f.eventsOf(theirs))
+		for _, tc := range []struct {
+			name string
+			ws   string
+			want apperr.Code
+		}{
+			{"through-my-workspace", mine, apperr.NotFound},
+			{"through-theirs", theirs, apperr.Forbidden},
+		} {
+			if err := f.svc.DeleteInvite(f.ctx, ann, tc.ws, inv.Invite.ID); code(err) != tc.want {
+				t.Errorf("%s: deleteInviteLink: %v, want %s", tc.name, err, tc.want)
+			}
+			if err := f.svc.RemoveMember(f.ctx, ann, tc.ws, cat.Subject); code(err) != tc.want {
+				t.Errorf("%s: removeMember: %v, want %s", tc.name, err, tc.want)
+			}
+			if _, err := f.svc.UpdateMemberRole(f.ctx, ann, tc.ws, cat.Subject, role.Admin); code(err) != tc.want {
+				t.Errorf("%s: updateMemberRole: %v, want %s", tc.name, err, tc.want)
+			}
+		}
+		if _, err := f.svc.InviteLinks(f.ctx, ann, theirs); code(err) != apperr.Forbidden {
+			t.Errorf("their invite links: %v, want FORBIDDEN", err)
+		}
+		if _, err := f.svc.Members(f.ctx, ann, theirs); code(err) != apperr.Forbidden {
+			t.Errorf("their members: %v, want FORBIDDEN", err)
+		}
+		if w, err := f.svc.Workspace(f.ctx, ann, theirs); w != nil || err != nil {
+			t.Errorf("their workspace: %v, %v; want nothing", w, err)
+		}
+		if got := len(f.eventsOf(theirs)); got != before {
+			t.Errorf("%d events written in their workspace", got-before)
+		}
+		if diff := cmp.Diff(map[string]role.Role{"bob": role.Admin, "cat": role.Member}, f.roles(theirs)); diff != "" {
+			t.Errorf("their roles (-want +got):\n%s", diff)
+		}
+		if _, ok := f.invite(bob, theirs, inv.Invite.ID); !ok {
+			t.Errorf("their invite is gone")
+		}
+	})
+}
