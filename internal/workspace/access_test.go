@@ -199,6 +199,7 @@ func TestAuditGate(t *testing.T) {
 		biz := f.workspace(ann, workspace.PlanBusiness)
 		f.join(ann, biz, mia, role.Member)
 		free := f.workspace(ann, workspace.PlanFree)
+		f.join(ann, free, mia, role.Member)
 		teams := f.workspace(ann, workspace.PlanTeams)
 		for _, tc := range []struct {
 			name string
