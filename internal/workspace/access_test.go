@@ -360,3 +360,75 @@ func TestDownloadRechecksAccess(t *testing.T) {
 		}
 	})
 }
+
+// TestRequestScopeSeesItsOwnChanges shows that the lists a request
+// remembers (members, invite links) are read again after a mutation in the
+// same request, as a response that mutates and then reads expects.
+func TestRequestScopeSeesItsOwnChanges(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, tdb testenv.DB) {
+		f := newFixture(t, tdb)
+		ann, bob := f.user("ann", true), f.user("bob", true)
+		ws := f.workspace(ann, workspace.PlanFree)
+		ctx := f.svc.WithRequestScope(context.Background())
+		members := func() []string {
+			ms, err := f.svc.Members(ctx, ann, ws)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, m := range ms {
+				out = append(out, m.UserID+":"+string(m.Role))
+			}
+			return out
+		}
+		invites := func() int {
+			invs, err := f.svc.InviteLinks(ctx, ann, ws)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(invs)
+		}
+		if diff := cmp.Diff([]string{"ann:ADMIN"}, members()); diff != "" {
+			t.Errorf("before (-want +got):\n%s", diff)
+		}
+		if n := invites(); n != 0 {
+			t.Errorf("%d invites before", n)
+		}
+		if _, err := f.svc.AddMember(ctx, ann, ws, bob.Email, role.Member); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.CreateInvite(ctx, ann, workspace.CreateInviteInput{WorkspaceID: ws, Kind: workspace.InvitePublic}); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"ann:ADMIN", "bob:MEMBER"}, members()); diff != "" {
+			t.Errorf("after addMember in the request (-want +got):\n%s", diff)
+		}
+		if n := invites(); n != 1 {
+			t.Errorf("%d invites after createInviteLink in the request, want 1", n)
+		}
+		if _, err := f.svc.UpdateMemberRole(ctx, ann, ws, bob.Subject, role.Admin); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"ann:ADMIN", "bob:ADMIN"}, members()); diff != "" {
+			t.Errorf("after updateMemberRole in the request (-want +got):\n%s", diff)
+		}
+
+		// A user who accepts an invite is a member for the rest of the
+		// request, though it asked about the workspace before.
+		cat := f.user("cat", true)
+		link, err := f.svc.CreateInvite(f.ctx, ann, workspace.CreateInviteInput{WorkspaceID: ws, Kind: workspace.InvitePublic})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx = f.svc.WithRequestScope(context.Background())
+		if w, _ := f.svc.Workspace(ctx, cat, ws); w != nil {
+			t.Fatalf("cat sees the workspace before joining")
+		}
+		if _, err := f.svc.AcceptInvite(ctx, cat, link.Token); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := f.svc.ViewerRole(ctx, cat, ws); err != nil || r != role.Member {
+			t.Errorf("after acceptInvite in the request: %q, %v; want MEMBER", r, err)
+		}
+	})
+}
