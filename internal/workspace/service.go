@@ -244,8 +244,15 @@ func (s *Service) CreateWorkspace(ctx context.Context, p *auth.Principal, name s
 }
 
 // roomForOneMore refuses a membership that would take userID past
-// MaxWorkspacesPerUser. who names the user in the message.
+// MaxWorkspacesPerUser. who names the user in the message. It holds the
+// user's row until the transaction ends before counting: the ways into a
+// workspace (creating one, being added, accepting an invite) each lock a
+// different workspace, so without the user's lock concurrent joins would all
+// count the same memberships and all pass.
 func roomForOneMore(ctx context.Context, tx Store, userID, who string) error {
+	if err := tx.LockUser(ctx, userID); err != nil {
+		return err
+	}
 	n, err := tx.CountMemberships(ctx, userID)
 	if err != nil {
 		return err

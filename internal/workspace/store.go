@@ -26,7 +26,8 @@ type Store interface {
 	// updatedAt.
 	SaveUser(ctx context.Context, u User) error
 	// LockUser holds the user's row until the transaction ends, so that one
-	// user's workspace creations are counted one at a time.
+	// user's workspace creations, and the memberships counted against
+	// MaxWorkspacesPerUser, are counted one at a time.
 	LockUser(ctx context.Context, id string) error
 	// CountMemberships counts the workspaces userID belongs to.
 	CountMemberships(ctx context.Context, userID string) (int, error)
