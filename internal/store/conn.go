@@ -52,6 +52,8 @@ type lockState struct {
 	// appended is whether the transaction appended events, so the new head
 	// must be written back to the workspace row.
 	appended bool
+	// headless marks events inserted in bulk for a workspace without a row.
+	headless bool
 }
 
 // lock records that the transaction holds workspaceID's row, whose chain

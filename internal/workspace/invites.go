@@ -115,7 +115,7 @@ func (s *Service) validateInvite(in *CreateInviteInput, now time.Time) error {
 		return apperr.Invalid("input.expiresAt", "must be in the future")
 	}
 	if in.ExpiresAt == nil && in.Kind == InvitePublic {
-		exp := now.Add(s.publicInviteTTL)
+		exp := s.clock().Add(s.publicInviteTTL)
 		in.ExpiresAt = &exp
 	}
 	return nil
