@@ -23,13 +23,13 @@ var errExpired = errors.New("lease: expired before it was renewed")
 //
 // It never starts the job without a holding, and cancels the job's context as
 // soon as a renewal fails or the holding runs out. The holding runs out, by
-// the local clock, TTL after the acquisition or last renewal was *sent*: the
-// database started its TTL later, when it ran the statement, so the local
-// deadline always comes first, whatever the two clocks read (only their rates
-// matter). A job that stops when its context is cancelled therefore stops
-// before another replica can take over; one that does not stop at once (or a
-// process that was frozen) is caught by fencing its writes with the Lease it
-// was given.
+// the local clock, nine tenths of the TTL after the acquisition or last
+// renewal was *sent*: the database started its TTL later, when it ran the
+// statement, so the local deadline comes first whatever the two clocks read
+// (only their rates matter), and the last tenth is the job's time to stop
+// before another replica can take over. A job that does not stop in time (or
+// a process that was frozen) is caught by fencing its writes with the Lease
+// it was given.
 type Runner struct {
 	Store Store
 	// Name names the lease (and the job).
@@ -40,8 +40,8 @@ type Runner struct {
 	// (DefaultTTL when zero).
 	TTL time.Duration
 	// RenewEvery is the interval between renewals (TTL/3 when zero): a
-	// renewal has two thirds of the TTL to complete, even when the database
-	// is slow or retries a conflict.
+	// renewal has more than half the TTL to complete, even when the
+	// database is slow or retries a conflict.
 	RenewEvery time.Duration
 	// RetryEvery is how often a replica that does not hold the lease tries
 	// to take it, with ±20 % jitter (TTL/3 when zero). A dead holder's job
@@ -103,7 +103,7 @@ func (r *Runner) holdOnce(ctx context.Context) {
 		}
 		return
 	}
-	deadline := sent.Add(r.TTL)
+	deadline := sent.Add(r.holding())
 	if !time.Now().Before(deadline) {
 		r.Log.Warn("lease: acquisition took longer than the TTL; not starting the job", "token", l.Token)
 		r.release(ctx, l)
@@ -163,12 +163,16 @@ func (r *Runner) holdOnce(ctx context.Context) {
 				return
 			}
 			l.ExpiresAt = next.ExpiresAt
-			deadline = sent.Add(r.TTL)
+			deadline = sent.Add(r.holding())
 			watchdog.Reset(time.Until(deadline))
 			renew.Reset(r.RenewEvery)
 		}
 	}
 }
+
+// holding is how long after sending an acquisition or renewal the job may
+// run on it: the TTL less a tenth, the job's time to stop.
+func (r *Runner) holding() time.Duration { return r.TTL - r.TTL/10 }
 
 // release gives the lease up, even when ctx has ended (shutdown), within
 // releaseTimeout. Failing is harmless: the lease then expires.
