@@ -34,13 +34,6 @@ func newTurns() *turns {
 	return tr
 }
 
-func (tr *turns) event(format string, args ...any) {
-	tr.mu.Lock()
-	tr.events = append(tr.events, fmt.Sprintf(format, args...))
-	tr.cond.Broadcast()
-	tr.mu.Unlock()
-}
-
 // job checks through its own node that the database agrees it holds the
 // lease, counts itself, and works until work ends or its context does.
 func (tr *turns) job(s *Leases, work time.Duration) func(ctx context.Context, l lease.Lease) error {
