@@ -18,6 +18,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/config"
 	"github.com/auditlogd/auditlogd/internal/httpserver"
 	"github.com/auditlogd/auditlogd/internal/integrity"
+	"github.com/auditlogd/auditlogd/internal/lease"
 	"github.com/auditlogd/auditlogd/internal/metrics"
 	"github.com/auditlogd/auditlogd/internal/ratelimit"
 	"github.com/auditlogd/auditlogd/internal/store"
@@ -128,9 +129,22 @@ func (a *App) Prune(ctx context.Context) (audit.PruneResult, error) {
 	return res, err
 }
 
-// PruneLoop runs the retention job every interval until ctx ends.
+// RetentionLease names the lease of the retention job.
+const RetentionLease = "retention"
+
+// PruneLoop runs the retention job every interval until ctx ends, on one
+// replica at a time: only the holder of the RetentionLease prunes, and when
+// it dies another replica takes over within about 1.3 × AUDITLOG_LEASE_TTL.
+// Pruning is not fenced: it only deletes what the retention no longer
+// allows, so a holder paused past its lease that deletes one more batch does
+// no harm.
 func (a *App) PruneLoop(ctx context.Context, interval time.Duration) {
-	a.Pruner.Loop(ctx, interval, a.reportPrune)
+	r := &lease.Runner{Store: a.DB.Leases(), Name: RetentionLease, Owner: lease.NewOwner(), TTL: a.Config.LeaseTTL, Log: a.Log,
+		Job: func(ctx context.Context, _ lease.Lease) error {
+			a.Pruner.Loop(ctx, interval, a.reportPrune)
+			return nil
+		}}
+	r.Run(ctx)
 }
 
 func (a *App) reportPrune(res audit.PruneResult, err error) {

@@ -74,6 +74,11 @@ type Config struct {
 	DBMaxOpenConns          int
 	DBQueryTimeout          time.Duration
 	ShutdownTimeout         time.Duration
+
+	// LeaseTTL is how long a replica holds a background job's lease between
+	// renewals (AUDITLOG_LEASE_TTL): a dead replica's job moves to another
+	// within about 1.3 × LeaseTTL.
+	LeaseTTL time.Duration
 }
 
 // Defaults, as CONTRACT.md §2 gives them.
@@ -106,6 +111,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		DBQueryTimeout:          r.duration("AUDITLOG_DB_QUERY_TIMEOUT", 10*time.Second, 10*time.Millisecond, time.Hour),
 		ShutdownTimeout:         r.duration("AUDITLOG_SHUTDOWN_TIMEOUT", 30*time.Second, 0, time.Hour),
 	}
+	c.LeaseTTL = r.duration("AUDITLOG_LEASE_TTL", 15*time.Second, time.Second, 10*time.Minute)
 	r.check("AUDITLOG_ADDR", validAddr(c.Addr))
 	if _, _, err := dburl.Parse(c.DatabaseURL); err != nil {
 		r.fail("AUDITLOG_DATABASE_URL", "%s", err.Error())
