@@ -19,6 +19,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/digest"
 	"github.com/auditlogd/auditlogd/internal/integrity"
 	"github.com/auditlogd/auditlogd/internal/role"
+	"github.com/auditlogd/auditlogd/internal/stream"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -36,9 +37,11 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	ApiKey() ApiKeyResolver
 	InviteLink() InviteLinkResolver
+	LogStream() LogStreamResolver
 	Membership() MembershipResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 	Workspace() WorkspaceResolver
 }
 
@@ -136,8 +139,17 @@ type ComplexityRoot struct {
 		URL        func(childComplexity int) int
 	}
 
+	CreateLogStreamPayload struct {
+		SigningSecret func(childComplexity int) int
+		Stream        func(childComplexity int) int
+	}
+
 	DeleteInviteLinkPayload struct {
 		DeletedInviteLinkID func(childComplexity int) int
+	}
+
+	DeleteLogStreamPayload struct {
+		DeletedLogStreamID func(childComplexity int) int
 	}
 
 	IntegrityProblem struct {
@@ -158,6 +170,18 @@ type ComplexityRoot struct {
 		Role          func(childComplexity int) int
 	}
 
+	LogStream struct {
+		CreatedAt        func(childComplexity int) int
+		CreatedBy        func(childComplexity int) int
+		DeliveredThrough func(childComplexity int) int
+		Description      func(childComplexity int) int
+		ID               func(childComplexity int) int
+		LastDeliveryAt   func(childComplexity int) int
+		LastError        func(childComplexity int) int
+		Status           func(childComplexity int) int
+		URL              func(childComplexity int) int
+	}
+
 	Membership struct {
 		JoinedAt  func(childComplexity int) int
 		Role      func(childComplexity int) int
@@ -170,8 +194,10 @@ type ComplexityRoot struct {
 		AddMember        func(childComplexity int, input model.AddMemberInput) int
 		CreateAPIKey     func(childComplexity int, input model.CreateAPIKeyInput) int
 		CreateInviteLink func(childComplexity int, input model.CreateInviteLinkInput) int
+		CreateLogStream  func(childComplexity int, input model.CreateLogStreamInput) int
 		CreateWorkspace  func(childComplexity int, input model.CreateWorkspaceInput) int
 		DeleteInviteLink func(childComplexity int, workspaceID string, id string) int
+		DeleteLogStream  func(childComplexity int, workspaceID string, id string) int
 		ExportAuditLog   func(childComplexity int, input model.ExportAuditLogInput) int
 		RemoveMember     func(childComplexity int, workspaceID string, userID string) int
 		RevokeAPIKey     func(childComplexity int, workspaceID string, id string) int
@@ -203,6 +229,10 @@ type ComplexityRoot struct {
 		RevokedAPIKeyID func(childComplexity int) int
 	}
 
+	Subscription struct {
+		AuditLogEvents func(childComplexity int, workspaceID string, afterSequence *int) int
+	}
+
 	User struct {
 		Email func(childComplexity int) int
 		ID    func(childComplexity int) int
@@ -215,6 +245,7 @@ type ComplexityRoot struct {
 		CreatedAt   func(childComplexity int) int
 		ID          func(childComplexity int) int
 		InviteLinks func(childComplexity int) int
+		LogStreams  func(childComplexity int) int
 		Members     func(childComplexity int) int
 		Name        func(childComplexity int) int
 		Plan        func(childComplexity int) int
@@ -232,6 +263,9 @@ type ApiKeyResolver interface {
 type InviteLinkResolver interface {
 	CreatedBy(ctx context.Context, obj *workspace.Invite) (*workspace.User, error)
 }
+type LogStreamResolver interface {
+	CreatedBy(ctx context.Context, obj *workspace.LogStream) (*workspace.User, error)
+}
 type MembershipResolver interface {
 	Workspace(ctx context.Context, obj *workspace.Membership) (*workspace.Workspace, error)
 	User(ctx context.Context, obj *workspace.Membership) (*workspace.User, error)
@@ -248,6 +282,8 @@ type MutationResolver interface {
 	ExportAuditLog(ctx context.Context, input model.ExportAuditLogInput) (*model.AuditLogExport, error)
 	CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error)
 	RevokeAPIKey(ctx context.Context, workspaceID string, id string) (*model.RevokeAPIKeyPayload, error)
+	CreateLogStream(ctx context.Context, input model.CreateLogStreamInput) (*model.CreateLogStreamPayload, error)
+	DeleteLogStream(ctx context.Context, workspaceID string, id string) (*model.DeleteLogStreamPayload, error)
 }
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*workspace.User, error)
@@ -257,12 +293,16 @@ type QueryResolver interface {
 	AuditLogHead(ctx context.Context, workspaceID string) (*integrity.SignedHead, error)
 	VerifyAuditLog(ctx context.Context, workspaceID string) (*model.AuditLogVerification, error)
 }
+type SubscriptionResolver interface {
+	AuditLogEvents(ctx context.Context, workspaceID string, afterSequence *int) (<-chan *audit.Event, error)
+}
 type WorkspaceResolver interface {
 	ViewerRole(ctx context.Context, obj *workspace.Workspace) (role.Role, error)
 	Members(ctx context.Context, obj *workspace.Workspace) ([]workspace.Membership, error)
 	InviteLinks(ctx context.Context, obj *workspace.Workspace) ([]workspace.Invite, error)
 	AuditLog(ctx context.Context, obj *workspace.Workspace, first *int, after *string, last *int, before *string, filter *model.AuditLogFilter, orderBy *model.AuditLogOrder) (*model.AuditEventConnection, error)
 	APIKeys(ctx context.Context, obj *workspace.Workspace) ([]workspace.APIKey, error)
+	LogStreams(ctx context.Context, obj *workspace.Workspace) ([]workspace.LogStream, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -624,12 +664,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateInviteLinkPayload.URL(childComplexity), true
 
+	case "CreateLogStreamPayload.signingSecret":
+		if e.ComplexityRoot.CreateLogStreamPayload.SigningSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateLogStreamPayload.SigningSecret(childComplexity), true
+	case "CreateLogStreamPayload.stream":
+		if e.ComplexityRoot.CreateLogStreamPayload.Stream == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateLogStreamPayload.Stream(childComplexity), true
+
 	case "DeleteInviteLinkPayload.deletedInviteLinkId":
 		if e.ComplexityRoot.DeleteInviteLinkPayload.DeletedInviteLinkID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.DeleteInviteLinkPayload.DeletedInviteLinkID(childComplexity), true
+
+	case "DeleteLogStreamPayload.deletedLogStreamId":
+		if e.ComplexityRoot.DeleteLogStreamPayload.DeletedLogStreamID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteLogStreamPayload.DeletedLogStreamID(childComplexity), true
 
 	case "IntegrityProblem.detail":
 		if e.ComplexityRoot.IntegrityProblem.Detail == nil {
@@ -705,6 +765,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.InviteLink.Role(childComplexity), true
 
+	case "LogStream.createdAt":
+		if e.ComplexityRoot.LogStream.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogStream.CreatedAt(childComplexity), true
+	case "LogStream.createdBy":
+		if e.ComplexityRoot.LogStream.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogStream.CreatedBy(childComplexity), true
+	case "LogStream.deliveredThrough":
+		if e.ComplexityRoot.LogStream.DeliveredThrough == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogStream.DeliveredThrough(childComplexity), true
+	case "LogStream.description":
+		if e.ComplexityRoot.LogStream.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogStream.Description(childComplexity), true
+	case "LogStream.id":
+		if e.ComplexityRoot.LogStream.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogStream.ID(childComplexity), true
+	case "LogStream.lastDeliveryAt":
+		if e.ComplexityRoot.LogStream.LastDeliveryAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogStream.LastDeliveryAt(childComplexity), true
+	case "LogStream.lastError":
+		if e.ComplexityRoot.LogStream.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogStream.LastError(childComplexity), true
+	case "LogStream.status":
+		if e.ComplexityRoot.LogStream.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogStream.Status(childComplexity), true
+	case "LogStream.url":
+		if e.ComplexityRoot.LogStream.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogStream.URL(childComplexity), true
+
 	case "Membership.joinedAt":
 		if e.ComplexityRoot.Membership.JoinedAt == nil {
 			break
@@ -774,6 +889,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateInviteLink(childComplexity, args["input"].(model.CreateInviteLinkInput)), true
+	case "Mutation.createLogStream":
+		if e.ComplexityRoot.Mutation.CreateLogStream == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createLogStream_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateLogStream(childComplexity, args["input"].(model.CreateLogStreamInput)), true
 	case "Mutation.createWorkspace":
 		if e.ComplexityRoot.Mutation.CreateWorkspace == nil {
 			break
@@ -796,6 +922,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteInviteLink(childComplexity, args["workspaceId"].(string), args["id"].(string)), true
+	case "Mutation.deleteLogStream":
+		if e.ComplexityRoot.Mutation.DeleteLogStream == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteLogStream_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteLogStream(childComplexity, args["workspaceId"].(string), args["id"].(string)), true
 	case "Mutation.exportAuditLog":
 		if e.ComplexityRoot.Mutation.ExportAuditLog == nil {
 			break
@@ -949,6 +1086,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RevokeApiKeyPayload.RevokedAPIKeyID(childComplexity), true
 
+	case "Subscription.auditLogEvents":
+		if e.ComplexityRoot.Subscription.AuditLogEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_auditLogEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.AuditLogEvents(childComplexity, args["workspaceId"].(string), args["afterSequence"].(*int)), true
+
 	case "User.email":
 		if e.ComplexityRoot.User.Email == nil {
 			break
@@ -1003,6 +1152,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Workspace.InviteLinks(childComplexity), true
+	case "Workspace.logStreams":
+		if e.ComplexityRoot.Workspace.LogStreams == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Workspace.LogStreams(childComplexity), true
 	case "Workspace.members":
 		if e.ComplexityRoot.Workspace.Members == nil {
 			break
@@ -1042,6 +1197,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AuditLogOrder", ec.unmarshalInputAuditLogOrder),
 			graphql.NewInputUnmarshaler("CreateApiKeyInput", ec.unmarshalInputCreateApiKeyInput),
 			graphql.NewInputUnmarshaler("CreateInviteLinkInput", ec.unmarshalInputCreateInviteLinkInput),
+			graphql.NewInputUnmarshaler("CreateLogStreamInput", ec.unmarshalInputCreateLogStreamInput),
 			graphql.NewInputUnmarshaler("CreateWorkspaceInput", ec.unmarshalInputCreateWorkspaceInput),
 			graphql.NewInputUnmarshaler("ExportAuditLogInput", ec.unmarshalInputExportAuditLogInput),
 			graphql.NewInputUnmarshaler("UpdateMemberRoleInput", ec.unmarshalInputUpdateMemberRoleInput),
@@ -1089,6 +1245,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -1340,6 +1513,51 @@ extend type AuditLogExport {
   "The signed head at the export's snapshot: an unfiltered export's newest row has its sequence and hash."
   head: AuditLogHead!
 }
+
+# Log streams and live events (CONTRACT §11): the log pushed to a partner's
+# endpoint as it happens, and to browsers over a subscription.
+
+enum LogStreamStatus { ACTIVE FAILING }
+enum LogStreamStart { NOW EARLIEST }
+
+"An HTTPS endpoint that receives the workspace's events, in sequence order, in signed batches (docs/INTEGRATIONS.md)."
+type LogStream {
+  id: ID!
+  url: String!
+  description: String
+  createdAt: Time!
+  createdBy: User!
+  "FAILING after 3 failed deliveries in a row; ACTIVE again on the next success."
+  status: LogStreamStatus!
+  "The last sequence the receiver acknowledged."
+  deliveredThrough: Int!
+  lastDeliveryAt: Time
+  lastError: String
+}
+input CreateLogStreamInput { workspaceId: ID! url: String! description: String startAt: LogStreamStart = NOW }
+type CreateLogStreamPayload {
+  stream: LogStream!
+  "The HMAC-SHA256 key of the X-Auditlog-Signature header; shown only here."
+  signingSecret: String!
+}
+type DeleteLogStreamPayload { deletedLogStreamId: ID! }
+
+extend type Workspace {
+  "The workspace's log streams, newest first."
+  logStreams: [LogStream!] @admin @businessPlan
+}
+
+extend type Mutation {
+  "Starts pushing the log to an HTTPS endpoint (NOW: events after this one; EARLIEST: every retained event first)."
+  createLogStream(input: CreateLogStreamInput!): CreateLogStreamPayload! @admin @businessPlan
+  "Stops a stream at once."
+  deleteLogStream(workspaceId: ID!, id: ID!): DeleteLogStreamPayload! @admin
+}
+
+type Subscription {
+  "Every new event of the workspace, in sequence order, after afterSequence (default: from now). Over graphql-transport-ws; connection_init carries {\"Authorization\": \"Bearer …\"}."
+  auditLogEvents(workspaceId: ID!, afterSequence: Int): AuditEvent! @admin @businessPlan
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1524,12 +1742,30 @@ func (ec *executionContext) childFields_CreateInviteLinkPayload(ctx context.Cont
 	return nil, fmt.Errorf("no field named %q was found under type CreateInviteLinkPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_CreateLogStreamPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "stream":
+		return ec.fieldContext_CreateLogStreamPayload_stream(ctx, field)
+	case "signingSecret":
+		return ec.fieldContext_CreateLogStreamPayload_signingSecret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateLogStreamPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_DeleteInviteLinkPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "deletedInviteLinkId":
 		return ec.fieldContext_DeleteInviteLinkPayload_deletedInviteLinkId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeleteInviteLinkPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteLogStreamPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedLogStreamId":
+		return ec.fieldContext_DeleteLogStreamPayload_deletedLogStreamId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteLogStreamPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_IntegrityProblem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1566,6 +1802,30 @@ func (ec *executionContext) childFields_InviteLink(ctx context.Context, field gr
 		return ec.fieldContext_InviteLink_acceptedCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InviteLink", field.Name)
+}
+
+func (ec *executionContext) childFields_LogStream(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_LogStream_id(ctx, field)
+	case "url":
+		return ec.fieldContext_LogStream_url(ctx, field)
+	case "description":
+		return ec.fieldContext_LogStream_description(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_LogStream_createdAt(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_LogStream_createdBy(ctx, field)
+	case "status":
+		return ec.fieldContext_LogStream_status(ctx, field)
+	case "deliveredThrough":
+		return ec.fieldContext_LogStream_deliveredThrough(ctx, field)
+	case "lastDeliveryAt":
+		return ec.fieldContext_LogStream_lastDeliveryAt(ctx, field)
+	case "lastError":
+		return ec.fieldContext_LogStream_lastError(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LogStream", field.Name)
 }
 
 func (ec *executionContext) childFields_Membership(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1644,6 +1904,8 @@ func (ec *executionContext) childFields_Workspace(ctx context.Context, field gra
 		return ec.fieldContext_Workspace_auditLog(ctx, field)
 	case "apiKeys":
 		return ec.fieldContext_Workspace_apiKeys(ctx, field)
+	case "logStreams":
+		return ec.fieldContext_Workspace_logStreams(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
 }
@@ -1820,6 +2082,20 @@ func (ec *executionContext) field_Mutation_createInviteLink_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createLogStream_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateLogStreamInput, error) {
+			return ec.unmarshalNCreateLogStreamInput2githubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐCreateLogStreamInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createWorkspace_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1835,6 +2111,28 @@ func (ec *executionContext) field_Mutation_createWorkspace_args(ctx context.Cont
 }
 
 func (ec *executionContext) field_Mutation_deleteInviteLink_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteLogStream_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceId",
@@ -2065,6 +2363,28 @@ func (ec *executionContext) field_Query_workspace_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_auditLogEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "afterSequence",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["afterSequence"] = arg1
 	return args, nil
 }
 
@@ -3569,6 +3889,61 @@ func (ec *executionContext) fieldContext_CreateInviteLinkPayload_url(_ context.C
 	return graphql.NewScalarFieldContext("CreateInviteLinkPayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _CreateLogStreamPayload_stream(ctx context.Context, field graphql.CollectedField, obj *model.CreateLogStreamPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateLogStreamPayload_stream(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stream, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *workspace.LogStream) graphql.Marshaler {
+			return ec.marshalNLogStream2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐLogStream(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateLogStreamPayload_stream(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateLogStreamPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LogStream(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateLogStreamPayload_signingSecret(ctx context.Context, field graphql.CollectedField, obj *model.CreateLogStreamPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateLogStreamPayload_signingSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SigningSecret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateLogStreamPayload_signingSecret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateLogStreamPayload", field, false, false, "String")
+}
+
 func (ec *executionContext) _DeleteInviteLinkPayload_deletedInviteLinkId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteInviteLinkPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3590,6 +3965,29 @@ func (ec *executionContext) _DeleteInviteLinkPayload_deletedInviteLinkId(ctx con
 }
 func (ec *executionContext) fieldContext_DeleteInviteLinkPayload_deletedInviteLinkId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeleteInviteLinkPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DeleteLogStreamPayload_deletedLogStreamId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteLogStreamPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteLogStreamPayload_deletedLogStreamId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedLogStreamID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteLogStreamPayload_deletedLogStreamId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteLogStreamPayload", field, false, false, "ID")
 }
 
 func (ec *executionContext) _IntegrityProblem_kind(ctx context.Context, field graphql.CollectedField, obj *model.IntegrityProblem) (ret graphql.Marshaler) {
@@ -3875,6 +4273,222 @@ func (ec *executionContext) _InviteLink_acceptedCount(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_InviteLink_acceptedCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("InviteLink", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LogStream_id(ctx context.Context, field graphql.CollectedField, obj *workspace.LogStream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogStream_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogStream_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogStream", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LogStream_url(ctx context.Context, field graphql.CollectedField, obj *workspace.LogStream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogStream_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogStream_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogStream", field, false, false, "String")
+}
+
+func (ec *executionContext) _LogStream_description(ctx context.Context, field graphql.CollectedField, obj *workspace.LogStream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogStream_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LogStream_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogStream", field, false, false, "String")
+}
+
+func (ec *executionContext) _LogStream_createdAt(ctx context.Context, field graphql.CollectedField, obj *workspace.LogStream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogStream_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogStream_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogStream", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LogStream_createdBy(ctx context.Context, field graphql.CollectedField, obj *workspace.LogStream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogStream_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.LogStream().CreatedBy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *workspace.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogStream_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LogStream",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LogStream_status(ctx context.Context, field graphql.CollectedField, obj *workspace.LogStream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogStream_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v stream.Status) graphql.Marshaler {
+			return ec.marshalNLogStreamStatus2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋstreamᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogStream_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogStream", field, false, false, "LogStreamStatus")
+}
+
+func (ec *executionContext) _LogStream_deliveredThrough(ctx context.Context, field graphql.CollectedField, obj *workspace.LogStream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogStream_deliveredThrough(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeliveredThrough, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogStream_deliveredThrough(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogStream", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LogStream_lastDeliveryAt(ctx context.Context, field graphql.CollectedField, obj *workspace.LogStream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogStream_lastDeliveryAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastDeliveryAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LogStream_lastDeliveryAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogStream", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LogStream_lastError(ctx context.Context, field graphql.CollectedField, obj *workspace.LogStream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogStream_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LogStream_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogStream", field, false, false, "String")
 }
 
 func (ec *executionContext) _Membership_workspace(ctx context.Context, field graphql.CollectedField, obj *workspace.Membership) (ret graphql.Marshaler) {
@@ -4589,6 +5203,127 @@ func (ec *executionContext) fieldContext_Mutation_revokeApiKey(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createLogStream(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createLogStream(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateLogStream(ctx, fc.Args["input"].(model.CreateLogStreamInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.CreateLogStreamPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				if ec.Directives.BusinessPlan == nil {
+					var zeroVal *model.CreateLogStreamPayload
+					return zeroVal, errors.New("directive businessPlan is not implemented")
+				}
+				return ec.Directives.BusinessPlan(ctx, nil, directive1)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateLogStreamPayload) graphql.Marshaler {
+			return ec.marshalNCreateLogStreamPayload2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐCreateLogStreamPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createLogStream(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateLogStreamPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createLogStream_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteLogStream(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteLogStream(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteLogStream(ctx, fc.Args["workspaceId"].(string), fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.DeleteLogStreamPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteLogStreamPayload) graphql.Marshaler {
+			return ec.marshalNDeleteLogStreamPayload2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐDeleteLogStreamPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteLogStream(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteLogStreamPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteLogStream_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5103,6 +5838,70 @@ func (ec *executionContext) fieldContext_RevokeApiKeyPayload_revokedApiKeyId(_ c
 	return graphql.NewScalarFieldContext("RevokeApiKeyPayload", field, false, false, "ID")
 }
 
+func (ec *executionContext) _Subscription_auditLogEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_auditLogEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().AuditLogEvents(ctx, fc.Args["workspaceId"].(string), fc.Args["afterSequence"].(*int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *audit.Event
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				if ec.Directives.BusinessPlan == nil {
+					var zeroVal *audit.Event
+					return zeroVal, errors.New("directive businessPlan is not implemented")
+				}
+				return ec.Directives.BusinessPlan(ctx, nil, directive1)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *audit.Event) graphql.Marshaler {
+			return ec.marshalNAuditEvent2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_auditLogEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_auditLogEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *workspace.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5468,6 +6267,58 @@ func (ec *executionContext) fieldContext_Workspace_apiKeys(_ context.Context, fi
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ApiKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Workspace_logStreams(ctx context.Context, field graphql.CollectedField, obj *workspace.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workspace_logStreams(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Workspace().LogStreams(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal []workspace.LogStream
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				if ec.Directives.BusinessPlan == nil {
+					var zeroVal []workspace.LogStream
+					return zeroVal, errors.New("directive businessPlan is not implemented")
+				}
+				return ec.Directives.BusinessPlan(ctx, obj, directive1)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []workspace.LogStream) graphql.Marshaler {
+			return ec.marshalOLogStream2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐLogStreamᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Workspace_logStreams(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LogStream(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6866,6 +7717,73 @@ func UnmarshalCreateInviteLinkInput(ctx context.Context, raw any) (model.CreateI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateLogStreamInput(ctx context.Context, obj any) (model.CreateLogStreamInput, error) {
+	var it model.CreateLogStreamInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["startAt"]; !present {
+		asMap["startAt"] = "NOW"
+	}
+
+	fieldsInOrder := [...]string{"workspaceId", "url", "description", "startAt"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "workspaceId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("workspaceId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WorkspaceID = data
+		case "url":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("url"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.URL = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "startAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startAt"))
+			data, err := ec.unmarshalOLogStreamStart2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐStreamStart(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartAt = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateLogStreamInput unmarshals raw into the CreateLogStreamInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateLogStreamInput(ctx context.Context, raw any) (model.CreateLogStreamInput, error) {
+	var out model.CreateLogStreamInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateLogStreamInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateWorkspaceInput(ctx context.Context, obj any) (model.CreateWorkspaceInput, error) {
 	var it model.CreateWorkspaceInput
 	if obj == nil {
@@ -7613,6 +8531,44 @@ func (ec *executionContext) _CreateInviteLinkPayload(ctx context.Context, sel as
 	return out
 }
 
+var createLogStreamPayloadImplementors = []string{"CreateLogStreamPayload"}
+
+func (ec *executionContext) _CreateLogStreamPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateLogStreamPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createLogStreamPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateLogStreamPayload")
+		case "stream":
+			out.Values[i] = ec._CreateLogStreamPayload_stream(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signingSecret":
+			out.Values[i] = ec._CreateLogStreamPayload_signingSecret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var deleteInviteLinkPayloadImplementors = []string{"DeleteInviteLinkPayload"}
 
 func (ec *executionContext) _DeleteInviteLinkPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteInviteLinkPayload) graphql.Marshaler {
@@ -7626,6 +8582,39 @@ func (ec *executionContext) _DeleteInviteLinkPayload(ctx context.Context, sel as
 			out.Values[i] = graphql.MarshalString("DeleteInviteLinkPayload")
 		case "deletedInviteLinkId":
 			out.Values[i] = ec._DeleteInviteLinkPayload_deletedInviteLinkId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deleteLogStreamPayloadImplementors = []string{"DeleteLogStreamPayload"}
+
+func (ec *executionContext) _DeleteLogStreamPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteLogStreamPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deleteLogStreamPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeleteLogStreamPayload")
+		case "deletedLogStreamId":
+			out.Values[i] = ec._DeleteLogStreamPayload_deletedLogStreamId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -7744,6 +8733,80 @@ func (ec *executionContext) _InviteLink(ctx context.Context, sel ast.SelectionSe
 		case "acceptedCount":
 			out.Values[i] = ec._InviteLink_acceptedCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var logStreamImplementors = []string{"LogStream"}
+
+func (ec *executionContext) _LogStream(ctx context.Context, sel ast.SelectionSet, obj *workspace.LogStream) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, logStreamImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LogStream")
+		case "id":
+			out.Values[i] = ec._LogStream_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "url":
+			out.Values[i] = ec._LogStream_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "description":
+			out.Values[i] = ec._LogStream_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._LogStream_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LogStream_createdBy(ctx, field, obj)
+				})
+		case "status":
+			out.Values[i] = ec._LogStream_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "deliveredThrough":
+			out.Values[i] = ec._LogStream_deliveredThrough(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastDeliveryAt":
+			out.Values[i] = ec._LogStream_lastDeliveryAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastError":
+			out.Values[i] = ec._LogStream_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
@@ -7905,6 +8968,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "revokeApiKey":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_revokeApiKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createLogStream":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createLogStream(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteLogStream":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteLogStream(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -8126,6 +9203,26 @@ func (ec *executionContext) _RevokeApiKeyPayload(ctx context.Context, sel ast.Se
 	return out
 }
 
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "auditLogEvents":
+		return ec._Subscription_auditLogEvents(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
 var userImplementors = []string{"User"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *workspace.User) graphql.Marshaler {
@@ -8229,6 +9326,12 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Workspace_apiKeys(ctx, field, obj)
+				})
+		case "logStreams":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Workspace_logStreams(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -8730,6 +9833,14 @@ func (ec *executionContext) marshalNAuditEvent2ᚕgithubᚗcomᚋauditlogdᚋaud
 	return ret
 }
 
+func (ec *executionContext) marshalNAuditEvent2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐEvent(ctx context.Context, sel ast.SelectionSet, v *audit.Event) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditEvent!")
+		return graphql.Null
+	}
+	return ec._AuditEvent(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNAuditEventEdge2githubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐAuditEventEdge(ctx context.Context, sel ast.SelectionSet, v model.AuditEventEdge) graphql.Marshaler {
 	return ec._AuditEventEdge(ctx, sel, &v)
 }
@@ -8806,6 +9917,19 @@ func (ec *executionContext) marshalNCreateInviteLinkPayload2ᚖgithubᚗcomᚋau
 	return ec._CreateInviteLinkPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCreateLogStreamInput2githubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐCreateLogStreamInput(ctx context.Context, v any) (model.CreateLogStreamInput, error) {
+	res, err := ec.unmarshalInputCreateLogStreamInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreateLogStreamPayload2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐCreateLogStreamPayload(ctx context.Context, sel ast.SelectionSet, v *model.CreateLogStreamPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CreateLogStreamPayload!")
+		return graphql.Null
+	}
+	return ec._CreateLogStreamPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateWorkspaceInput2githubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐCreateWorkspaceInput(ctx context.Context, v any) (model.CreateWorkspaceInput, error) {
 	res, err := ec.unmarshalInputCreateWorkspaceInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -8817,6 +9941,14 @@ func (ec *executionContext) marshalNDeleteInviteLinkPayload2ᚖgithubᚗcomᚋau
 		return graphql.Null
 	}
 	return ec._DeleteInviteLinkPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDeleteLogStreamPayload2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐDeleteLogStreamPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteLogStreamPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeleteLogStreamPayload!")
+		return graphql.Null
+	}
+	return ec._DeleteLogStreamPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNExportAuditLogInput2githubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐExportAuditLogInput(ctx context.Context, v any) (model.ExportAuditLogInput, error) {
@@ -8979,6 +10111,44 @@ func (ec *executionContext) marshalNInviteLink2ᚖgithubᚗcomᚋauditlogdᚋaud
 	}
 	return ec._InviteLink(ctx, sel, v)
 }
+
+func (ec *executionContext) marshalNLogStream2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐLogStream(ctx context.Context, sel ast.SelectionSet, v workspace.LogStream) graphql.Marshaler {
+	return ec._LogStream(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNLogStream2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐLogStream(ctx context.Context, sel ast.SelectionSet, v *workspace.LogStream) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LogStream!")
+		return graphql.Null
+	}
+	return ec._LogStream(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNLogStreamStatus2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋstreamᚐStatus(ctx context.Context, v any) (stream.Status, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNLogStreamStatus2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋstreamᚐStatus[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLogStreamStatus2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋstreamᚐStatus(ctx context.Context, sel ast.SelectionSet, v stream.Status) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNLogStreamStatus2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋstreamᚐStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "LogStreamStatus!")
+	}
+	return res
+}
+
+var (
+	unmarshalNLogStreamStatus2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋstreamᚐStatus = map[string]stream.Status{
+		"ACTIVE":  stream.Active,
+		"FAILING": stream.Failing,
+	}
+	marshalNLogStreamStatus2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋstreamᚐStatus = map[stream.Status]string{
+		stream.Active:  "ACTIVE",
+		stream.Failing: "FAILING",
+	}
+)
 
 func (ec *executionContext) marshalNMembership2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐMembership(ctx context.Context, sel ast.SelectionSet, v workspace.Membership) graphql.Marshaler {
 	return ec._Membership(ctx, sel, &v)
@@ -9546,6 +10716,55 @@ func (ec *executionContext) marshalOInviteLink2ᚕgithubᚗcomᚋauditlogdᚋaud
 
 	return ret
 }
+
+func (ec *executionContext) marshalOLogStream2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐLogStreamᚄ(ctx context.Context, sel ast.SelectionSet, v []workspace.LogStream) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLogStream2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐLogStream(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOLogStreamStart2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐStreamStart(ctx context.Context, v any) (*workspace.StreamStart, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOLogStreamStart2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐStreamStart[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLogStreamStart2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐStreamStart(ctx context.Context, sel ast.SelectionSet, v *workspace.StreamStart) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOLogStreamStart2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐStreamStart[*v])
+	return res
+}
+
+var (
+	unmarshalOLogStreamStart2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐStreamStart = map[string]workspace.StreamStart{
+		"NOW":      workspace.StartNow,
+		"EARLIEST": workspace.StartEarliest,
+	}
+	marshalOLogStreamStart2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐStreamStart = map[workspace.StreamStart]string{
+		workspace.StartNow:      "NOW",
+		workspace.StartEarliest: "EARLIEST",
+	}
+)
 
 func (ec *executionContext) unmarshalORole2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋroleᚐRole(ctx context.Context, v any) (*role.Role, error) {
 	if v == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/auditlogd/auditlogd/graph/model"
 	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/integrity"
+	"github.com/auditlogd/auditlogd/internal/live"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
 
@@ -22,6 +23,7 @@ type Resolver struct {
 	AuditService     *audit.Service
 	Exporter         *audit.Exporter
 	IntegrityService *integrity.Service
+	Live             *live.Hub
 }
 
 // orNil returns v, or nil with err: gqlgen wants a nil pointer with an error.

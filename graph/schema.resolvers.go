@@ -23,6 +23,10 @@ func (r *inviteLinkResolver) CreatedBy(ctx context.Context, obj *workspace.Invit
 	return r.loadUser(ctx, obj.CreatedBy)
 }
 
+func (r *logStreamResolver) CreatedBy(ctx context.Context, obj *workspace.LogStream) (*workspace.User, error) {
+	return r.loadUser(ctx, obj.CreatedBy)
+}
+
 func (r *membershipResolver) Workspace(ctx context.Context, obj *workspace.Membership) (*workspace.Workspace, error) {
 	return r.loadWorkspace(ctx, obj.WorkspaceID)
 }
@@ -113,6 +117,25 @@ func (r *mutationResolver) RevokeAPIKey(ctx context.Context, workspaceID string,
 	return &model.RevokeAPIKeyPayload{RevokedAPIKeyID: id}, nil
 }
 
+func (r *mutationResolver) CreateLogStream(ctx context.Context, input model.CreateLogStreamInput) (*model.CreateLogStreamPayload, error) {
+	in := workspace.CreateLogStreamInput{WorkspaceID: input.WorkspaceID, URL: input.URL, Description: input.Description}
+	if input.StartAt != nil {
+		in.StartAt = *input.StartAt
+	}
+	c, err := r.WorkspaceService.CreateLogStream(ctx, viewer(ctx), in)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateLogStreamPayload{Stream: &c.Stream, SigningSecret: c.SigningSecret}, nil
+}
+
+func (r *mutationResolver) DeleteLogStream(ctx context.Context, workspaceID string, id string) (*model.DeleteLogStreamPayload, error) {
+	if err := r.WorkspaceService.DeleteLogStream(ctx, viewer(ctx), workspaceID, id); err != nil {
+		return nil, err
+	}
+	return &model.DeleteLogStreamPayload{DeletedLogStreamID: id}, nil
+}
+
 func (r *queryResolver) Viewer(ctx context.Context) (*workspace.User, error) {
 	u, err := r.WorkspaceService.Viewer(ctx, viewer(ctx))
 	return orNil(&u, err)
@@ -143,6 +166,20 @@ func (r *queryResolver) VerifyAuditLog(ctx context.Context, workspaceID string) 
 	return model.NewAuditLogVerification(v), nil
 }
 
+func (r *subscriptionResolver) AuditLogEvents(ctx context.Context, workspaceID string, afterSequence *int) (<-chan *audit.Event, error) {
+	var after *int64
+	if afterSequence != nil {
+		a := int64(*afterSequence)
+		after = &a
+	}
+	sub, err := r.Live.Subscribe(ctx, viewer(ctx), workspaceID, after)
+	if err != nil {
+		return nil, err
+	}
+	noteSubscription(ctx, sub)
+	return sub.Events, nil
+}
+
 func (r *workspaceResolver) ViewerRole(ctx context.Context, obj *workspace.Workspace) (role.Role, error) {
 	return r.WorkspaceService.ViewerRole(ctx, viewer(ctx), obj.ID)
 }
@@ -163,9 +200,15 @@ func (r *workspaceResolver) APIKeys(ctx context.Context, obj *workspace.Workspac
 	return r.WorkspaceService.APIKeys(ctx, viewer(ctx), obj.ID)
 }
 
+func (r *workspaceResolver) LogStreams(ctx context.Context, obj *workspace.Workspace) ([]workspace.LogStream, error) {
+	return r.WorkspaceService.LogStreams(ctx, viewer(ctx), obj.ID)
+}
+
 func (r *Resolver) ApiKey() ApiKeyResolver { return &apiKeyResolver{r} }
 
 func (r *Resolver) InviteLink() InviteLinkResolver { return &inviteLinkResolver{r} }
+
+func (r *Resolver) LogStream() LogStreamResolver { return &logStreamResolver{r} }
 
 func (r *Resolver) Membership() MembershipResolver { return &membershipResolver{r} }
 
@@ -173,13 +216,17 @@ func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 func (r *Resolver) Workspace() WorkspaceResolver { return &workspaceResolver{r} }
 
 type (
-	apiKeyResolver     struct{ *Resolver }
-	inviteLinkResolver struct{ *Resolver }
-	membershipResolver struct{ *Resolver }
-	mutationResolver   struct{ *Resolver }
-	queryResolver      struct{ *Resolver }
-	workspaceResolver  struct{ *Resolver }
+	apiKeyResolver       struct{ *Resolver }
+	inviteLinkResolver   struct{ *Resolver }
+	logStreamResolver    struct{ *Resolver }
+	membershipResolver   struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
+	workspaceResolver    struct{ *Resolver }
 )

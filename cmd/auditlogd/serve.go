@@ -75,9 +75,15 @@ func serve(ctx context.Context, args []string, e env, stdout, stderr io.Writer) 
 		defer close(pruned)
 		a.PruneLoop(pruneCtx, cfg.PruneInterval)
 	}()
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		a.DeliverLoop(pruneCtx)
+	}()
 	defer func() {
 		stopPruning()
 		<-pruned
+		<-delivered
 	}()
 	log.Info("listening", "addr", ln.Addr().String(), "database", redactDSN(cfg.DatabaseURL), "public_url", cfg.PublicURL)
 

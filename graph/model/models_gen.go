@@ -82,12 +82,29 @@ type CreateInviteLinkPayload struct {
 	URL        string            `json:"url"`
 }
 
+type CreateLogStreamInput struct {
+	WorkspaceID string                 `json:"workspaceId"`
+	URL         string                 `json:"url"`
+	Description *string                `json:"description,omitempty"`
+	StartAt     *workspace.StreamStart `json:"startAt,omitempty"`
+}
+
+type CreateLogStreamPayload struct {
+	Stream *workspace.LogStream `json:"stream"`
+	// The HMAC-SHA256 key of the X-Auditlog-Signature header; shown only here.
+	SigningSecret string `json:"signingSecret"`
+}
+
 type CreateWorkspaceInput struct {
 	Name string `json:"name"`
 }
 
 type DeleteInviteLinkPayload struct {
 	DeletedInviteLinkID string `json:"deletedInviteLinkId"`
+}
+
+type DeleteLogStreamPayload struct {
+	DeletedLogStreamID string `json:"deletedLogStreamId"`
 }
 
 type ExportAuditLogInput struct {
@@ -115,6 +132,9 @@ type RemoveMemberPayload struct {
 
 type RevokeAPIKeyPayload struct {
 	RevokedAPIKeyID string `json:"revokedApiKeyId"`
+}
+
+type Subscription struct {
 }
 
 type UpdateMemberRoleInput struct {

@@ -20,3 +20,6 @@ func (i ExportAuditLogInput) ScopeWorkspaceID() string { return i.WorkspaceID }
 
 // ScopeWorkspaceID names the workspace of the key.
 func (i CreateAPIKeyInput) ScopeWorkspaceID() string { return i.WorkspaceID }
+
+// ScopeWorkspaceID names the workspace of the stream.
+func (i CreateLogStreamInput) ScopeWorkspaceID() string { return i.WorkspaceID }

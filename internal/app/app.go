@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"time"
 
@@ -19,9 +20,12 @@ import (
 	"github.com/auditlogd/auditlogd/internal/httpserver"
 	"github.com/auditlogd/auditlogd/internal/integrity"
 	"github.com/auditlogd/auditlogd/internal/lease"
+	"github.com/auditlogd/auditlogd/internal/live"
 	"github.com/auditlogd/auditlogd/internal/metrics"
+	"github.com/auditlogd/auditlogd/internal/notify"
 	"github.com/auditlogd/auditlogd/internal/ratelimit"
 	"github.com/auditlogd/auditlogd/internal/store"
+	"github.com/auditlogd/auditlogd/internal/stream"
 	"github.com/auditlogd/auditlogd/internal/web"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
@@ -49,6 +53,10 @@ type App struct {
 	Exporter   *audit.Exporter
 	Integrity  *integrity.Service
 	Pruner     *audit.Pruner
+	// Live feeds the auditLogEvents subscriptions; Deliverer pushes log
+	// streams (run it with DeliverLoop).
+	Live      *live.Hub
+	Deliverer *stream.Deliverer
 	// Handler is the HTTP router with every endpoint.
 	Handler http.Handler
 	// Now is the clock every service uses.
@@ -67,7 +75,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	if now == nil {
 		now = time.Now
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxOpenConns, QueryTimeout: cfg.DBQueryTimeout, Now: now})
+	// Commits that extend a log wake this process's stream deliverers and
+	// live subscriptions at once (other replicas' commits are polled for).
+	commits := notify.NewHub()
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxOpenConns, QueryTimeout: cfg.DBQueryTimeout, Now: now,
+		OnCommit: func(ids []string) { commits.Notify(ids...) }})
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
@@ -97,6 +109,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	a.Exporter = audit.NewExporter(db.Events(), a.Workspaces, audit.NewURLSigner(cfg.ExportSecret, cfg.PublicURL),
 		audit.ExporterConfig{TTL: cfg.ExportTTL, Retention: cfg.Retention, Now: now})
 	a.Integrity = integrity.NewService(db.Events(), a.Workspaces, cfg.Signer, now)
+	secrets, err := stream.NewSecretBox(cfg.ExportSecret)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("stream secrets: %w", err)
+	}
+	a.Workspaces.SetStreamPolicy(workspace.StreamPolicy{AllowPrivate: cfg.StreamAllowPrivate, Resolver: net.DefaultResolver, Secrets: secrets})
+	a.Live = live.NewHub(db.Streams(), a.Workspaces, commits, live.Options{Log: log})
+	a.Deliverer = &stream.Deliverer{Store: db.Streams(), Leases: db.Leases(), Owner: lease.NewOwner(), TTL: cfg.LeaseTTL,
+		Client: stream.NewClient(stream.Options{AllowPrivate: cfg.StreamAllowPrivate}), Secrets: secrets, Signer: cfg.Signer,
+		Wake: commits, Now: now, Log: log}
 	a.Pruner = audit.NewPruner(db.Events(), cfg.Retention, 0, now)
 	jwks, err := json.Marshal(cfg.Signer.JWKS())
 	if err != nil {
@@ -104,7 +126,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		return nil, fmt.Errorf("jwks: %w", err)
 	}
 	gql := graph.NewHandler(&graph.Resolver{WorkspaceService: a.Workspaces, AuditService: a.Audit, Exporter: a.Exporter,
-		IntegrityService: a.Integrity}, graph.Options{
+		IntegrityService: a.Integrity, Live: a.Live}, graph.Options{
 		Logger: log, Introspection: cfg.Introspection, ComplexityLimit: ComplexityLimit, Observer: a.Metrics,
 		Limits: graph.Limits{MaxDepth: MaxDepth, MaxRootFields: MaxRootFields}, ParserTokenLimit: ParserTokenLimit,
 	})
@@ -120,6 +142,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	a.Handler = httpserver.New(deps)
 	return a, nil
 }
+
+// DeliverLoop delivers every live log stream until ctx ends; with several
+// replicas, each stream on one of them (a lease per stream).
+func (a *App) DeliverLoop(ctx context.Context) { a.Deliverer.Run(ctx) }
 
 // Prune applies the retention policy once, and records and logs what it
 // deleted.

@@ -167,7 +167,18 @@ func (e *jsonEncoder) Row(r *Row) error {
 		b = append(b, ',')
 	}
 	e.count++
-	b = append(b, "\n{\"id\":"...)
+	b = append(b, '\n')
+	b = AppendJSONObject(b, r)
+	e.buf = b
+	_, err := e.w.Write(b)
+	return err
+}
+
+// AppendJSONObject appends the JSON object of one event as exports write it
+// (CONTRACT §7 and §9): stream deliveries and live subscriptions carry the
+// same objects.
+func AppendJSONObject(b []byte, r *Row) []byte {
+	b = append(b, "{\"id\":"...)
 	b = appendJSONString(b, r.ID)
 	b = append(b, ",\"occurredAt\":\""...)
 	b = appendTime(b, r.OccurredAtMs)
@@ -205,10 +216,32 @@ func (e *jsonEncoder) Row(r *Row) error {
 	b = hex.AppendEncode(b, r.PrevHash)
 	b = append(b, "\",\"hash\":\""...)
 	b = hex.AppendEncode(b, r.Hash)
-	b = append(b, "\"}"...)
-	e.buf = b
-	_, err := e.w.Write(b)
-	return err
+	return append(b, "\"}"...)
+}
+
+// RowOf returns e as the raw columns exports encode; the row shares e's
+// strings' bytes and is valid while e is.
+func RowOf(e *Event) Row {
+	b := func(s string) []byte { return []byte(s) }
+	opt := func(p *string) []byte {
+		if p == nil {
+			return nil
+		}
+		return []byte(*p)
+	}
+	r := Row{OccurredAtMs: e.OccurredAt.UnixMilli(), ID: b(e.ID), Action: b(string(e.Action)), ActorID: b(e.Actor.ID),
+		ActorEmail: opt(e.Actor.Email), ActorType: b(string(e.Actor.Type)), IPAddress: opt(e.IPAddress),
+		UserAgent: opt(e.UserAgent), RequestID: opt(e.RequestID), Sequence: e.Sequence, PrevHash: e.PrevHash[:], Hash: e.Hash[:]}
+	if e.Target != nil {
+		r.TargetType, r.TargetID, r.TargetLabel = b(string(e.Target.Type)), b(e.Target.ID), opt(e.Target.Label)
+	}
+	if e.PreviousRole != nil {
+		r.PreviousRole = b(string(*e.PreviousRole))
+	}
+	if e.Role != nil {
+		r.Role = b(string(*e.Role))
+	}
+	return r
 }
 
 func (e *jsonEncoder) End() error {

@@ -64,6 +64,9 @@ type Config struct {
 	ExportTTL               time.Duration
 	PublicInviteTTL         time.Duration
 	WorkspacesPerUserPerDay int
+	// StreamAllowPrivate lets log streams use http:// and private addresses
+	// (AUDITLOG_STREAM_ALLOW_PRIVATE).
+	StreamAllowPrivate      bool
 	Retention               time.Duration
 	PruneInterval           time.Duration
 	TrustedProxies          []netip.Prefix
@@ -100,6 +103,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		ExportTTL:               r.duration("AUDITLOG_EXPORT_TTL", 15*time.Minute, time.Second, 7*24*time.Hour),
 		PublicInviteTTL:         r.duration("AUDITLOG_PUBLIC_INVITE_TTL", 7*24*time.Hour, time.Minute, 365*24*time.Hour),
 		WorkspacesPerUserPerDay: r.int("AUDITLOG_WORKSPACES_PER_USER_PER_DAY", 20, 1, 1_000_000),
+		StreamAllowPrivate:      r.bool("AUDITLOG_STREAM_ALLOW_PRIVATE", false),
 		Retention:               r.duration("AUDITLOG_RETENTION", 2160*time.Hour, time.Second, 100*365*24*time.Hour),
 		PruneInterval:           r.duration("AUDITLOG_PRUNE_INTERVAL", time.Hour, time.Second, 7*24*time.Hour),
 		TrustedProxies:          r.prefixes("AUDITLOG_TRUSTED_PROXIES"),

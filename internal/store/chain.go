@@ -87,7 +87,11 @@ func (c conn) chainAnyOrder(events []audit.Event) {
 // a row both write, which is what a multi-primary cluster certifies.
 func (c conn) writeHeads(ctx context.Context, db *gorm.DB) error {
 	for id, st := range c.state.locked {
-		if !st.appended || st.headless {
+		if !st.appended {
+			continue
+		}
+		st.wrote = true
+		if st.headless {
 			continue
 		}
 		if err := db.WithContext(ctx).Exec("UPDATE workspaces SET chain_sequence = ?, chain_hash = ?, chain_at = ? WHERE id = ?",

@@ -54,6 +54,9 @@ type lockState struct {
 	appended bool
 	// headless marks events inserted in bulk for a workspace without a row.
 	headless bool
+	// wrote is whether the transaction wrote events of the workspace (to
+	// announce after the commit).
+	wrote bool
 }
 
 // lock records that the transaction holds workspaceID's row, whose chain
@@ -136,10 +139,22 @@ func (c conn) inTx(ctx context.Context, fn func(conn) error) error {
 func (c conn) attempt(ctx context.Context, fn func(conn) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.db.opts.QueryTimeout)
 	defer cancel()
-	return c.writer.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(conn{db: c.db, reader: tx, writer: tx, tx: true, now: c.now,
-			state: &txState{locked: map[string]*lockState{}}})
+	state := &txState{locked: map[string]*lockState{}}
+	err := c.writer.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(conn{db: c.db, reader: tx, writer: tx, tx: true, now: c.now, state: state})
 	})
+	if err == nil && c.db.opts.OnCommit != nil {
+		var wrote []string
+		for id, st := range state.locked {
+			if st.wrote {
+				wrote = append(wrote, id)
+			}
+		}
+		if len(wrote) > 0 {
+			c.db.opts.OnCommit(wrote)
+		}
+	}
+	return err
 }
 
 // retryable reports whether err means "try the transaction again": a MySQL

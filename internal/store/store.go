@@ -42,6 +42,9 @@ type Options struct {
 	// Now is the clock that event-writing transactions read after locking
 	// their workspace; time.Now when nil.
 	Now func() time.Time
+	// OnCommit, when set, is told the workspaces whose logs a transaction
+	// extended, after it committed (see package notify).
+	OnCommit func(workspaceIDs []string)
 }
 
 func (o Options) withDefaults() Options {

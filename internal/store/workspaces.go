@@ -152,7 +152,7 @@ func (s *Workspaces) lockWorkspace(ctx context.Context, id, userID string) (work
 		return workspace.Locked{}, chainHead{}, err
 	}
 	head := hs.head()
-	lk := workspace.Locked{Workspace: w.toDomain(), Now: s.c.lock(id, head)}
+	lk := workspace.Locked{Workspace: w.toDomain(), Now: s.c.lock(id, head), HeadSequence: head.seq, PrunedThrough: head.pruned}
 	if roleCol != nil {
 		r := role.Role(*roleCol)
 		lk.Role = &r

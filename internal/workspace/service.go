@@ -46,6 +46,7 @@ type Service struct {
 	inviteThrottle  Throttle
 	users           *userCache
 	keyUses         *keyUses
+	streams         *StreamPolicy
 }
 
 // Options configure a Service.

@@ -96,6 +96,14 @@ type Store interface {
 	// later than notBefore (so that replicas write it about once a minute).
 	TouchAPIKey(ctx context.Context, id string, at, notBefore time.Time) error
 
+	CreateLogStream(ctx context.Context, ls LogStream) error
+	// GetLogStream returns a stream of the workspace, deleted or not.
+	GetLogStream(ctx context.Context, workspaceID, id string) (LogStream, error)
+	// ListLogStreams returns the workspace's streams that are not deleted,
+	// newest first.
+	ListLogStreams(ctx context.Context, workspaceID string) ([]LogStream, error)
+	DeleteLogStream(ctx context.Context, id string, at time.Time) error
+
 	// AppendEvents writes audit events in the caller's transaction. It
 	// refuses events of a workspace the transaction did not lock, and
 	// events stamped before the lock's clock reading.

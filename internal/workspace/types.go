@@ -72,6 +72,11 @@ type Locked struct {
 	Workspace
 	Role *role.Role
 	Now  time.Time
+	// HeadSequence is the sequence of the workspace's newest event when the
+	// lock was taken (the next event appended is HeadSequence+1), and
+	// PrunedThrough the highest sequence retention has deleted.
+	HeadSequence  int64
+	PrunedThrough int64
 }
 
 // Access returns what the locked row says the user may do.

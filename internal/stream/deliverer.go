@@ -1,0 +1,268 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/ids"
+	"github.com/auditlogd/auditlogd/internal/integrity"
+	"github.com/auditlogd/auditlogd/internal/lease"
+)
+
+// Stream is what the deliverer knows of a log stream: where it sends, how
+// far it has delivered, and its health.
+type Stream struct {
+	ID               string
+	WorkspaceID      string
+	URL              string
+	SealedSecret     []byte
+	Deleted          bool
+	DeliveredThrough int64
+	Health           Health
+}
+
+// Store is what the deliverer reads and records. The events table is the
+// outbox: a stream keeps only its position (a sequence), so an event that
+// committed is delivered eventually, and nothing is sent from inside a
+// transaction.
+type Store interface {
+	// LiveStreams returns the ids of the streams that are not deleted.
+	LiveStreams(ctx context.Context) ([]string, error)
+	// GetStream returns a stream, deleted or not (apperr.ErrNotFound if
+	// there is none).
+	GetStream(ctx context.Context, id string) (Stream, error)
+	// EventsAfter returns at most limit events of the workspace with a
+	// sequence above after, in sequence order.
+	EventsAfter(ctx context.Context, workspaceID string, after int64, limit int) ([]audit.Event, error)
+	// Head returns the workspace's chain head.
+	Head(ctx context.Context, workspaceID string) (audit.ChainHead, error)
+	// RecordDelivery moves the position from from to through and records
+	// the health, if l still holds the stream's lease and the position is
+	// still from.
+	RecordDelivery(ctx context.Context, l lease.Lease, streamID string, from, through int64, h Health) error
+	// RecordFailure records the health of a failed attempt, fenced by l.
+	RecordFailure(ctx context.Context, l lease.Lease, streamID string, h Health) error
+}
+
+// Signer signs a workspace's head for a delivery (integrity.Signer).
+type Signer interface {
+	Sign(h integrity.Head) (integrity.SignedHead, error)
+}
+
+// Waker says when a workspace's log may have grown (notify.Hub).
+type Waker interface {
+	Changed(workspaceID string) <-chan struct{}
+}
+
+// Deliverer pushes every live stream's events to its endpoint, in sequence
+// order, at least once, with one deliverer per stream across all replicas:
+// each stream has a lease ("stream:<id>") and only its holder delivers, and
+// every position it records is fenced by that lease.
+type Deliverer struct {
+	Store   Store
+	Leases  lease.Store
+	Owner   string
+	TTL     time.Duration
+	Client  *Client
+	Secrets *SecretBox
+	Signer  Signer
+	Wake    Waker
+	Now     func() time.Time
+	Log     *slog.Logger
+	// Poll is how often a deliverer looks for events other replicas
+	// committed (its own commits wake it at once); 500 ms when zero.
+	Poll time.Duration
+}
+
+// LeaseName is the name of a stream's lease.
+func LeaseName(streamID string) string { return "stream:" + streamID }
+
+// Run delivers until ctx ends: it looks for live streams every few polls,
+// runs a lease runner for each, and stops the runners of streams that were
+// deleted.
+func (d *Deliverer) Run(ctx context.Context) {
+	if d.Poll <= 0 {
+		d.Poll = 500 * time.Millisecond
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	var wg sync.WaitGroup
+	running := map[string]context.CancelFunc{}
+	defer func() {
+		for _, stop := range running {
+			stop()
+		}
+		wg.Wait()
+	}()
+	t := time.NewTicker(max(d.Poll*2, time.Second))
+	defer t.Stop()
+	for {
+		live, err := d.Store.LiveStreams(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.Log.Warn("log streams: cannot list streams", "error", err.Error())
+		}
+		if err == nil {
+			seen := map[string]bool{}
+			for _, id := range live {
+				seen[id] = true
+				if _, ok := running[id]; ok {
+					continue
+				}
+				sctx, stop := context.WithCancel(ctx)
+				running[id] = stop
+				r := &lease.Runner{Store: d.Leases, Name: LeaseName(id), Owner: d.Owner, TTL: d.TTL, Log: d.Log,
+					Job: func(jctx context.Context, l lease.Lease) error { return d.deliver(jctx, l, id) }}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r.Run(sctx)
+				}()
+			}
+			for id, stop := range running {
+				if !seen[id] {
+					stop()
+					delete(running, id)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// errDeleted ends a stream's job: it was deleted.
+var errDeleted = errors.New("stream deleted")
+
+// deliver is one stream's job while this replica holds its lease.
+func (d *Deliverer) deliver(ctx context.Context, l lease.Lease, id string) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s, err := d.Store.GetStream(ctx, id)
+		if err != nil {
+			return err
+		}
+		if s.Deleted {
+			return errDeleted
+		}
+		if wait := s.Health.NextAttemptAt.Sub(d.Now()); wait > 0 {
+			if err := sleep(ctx, wait); err != nil {
+				return err
+			}
+			continue
+		}
+		// Listen before reading, so that a commit between the read and the
+		// wait is not missed.
+		changed := d.Wake.Changed(s.WorkspaceID)
+		events, err := d.Store.EventsAfter(ctx, s.WorkspaceID, s.DeliveredThrough, MaxBatch)
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-changed:
+			case <-time.After(d.Poll):
+			}
+			continue
+		}
+		if err := d.attempt(ctx, l, s, events); err != nil {
+			return err
+		}
+	}
+}
+
+// attempt delivers one batch and records the outcome.
+func (d *Deliverer) attempt(ctx context.Context, l lease.Lease, s Stream, events []audit.Event) error {
+	if first := events[0].Sequence; first != s.DeliveredThrough+1 {
+		head, err := d.Store.Head(ctx, s.WorkspaceID)
+		if err != nil {
+			return err
+		}
+		if first-1 <= head.PrunedThrough {
+			// Retention deleted events before this stream delivered them:
+			// they are gone for every reader; the stream goes on after them.
+			d.Log.Warn("log stream: events pruned before delivery were skipped", "stream_id", s.ID,
+				"from", s.DeliveredThrough+1, "through", first-1)
+			return d.Store.RecordDelivery(ctx, l, s.ID, s.DeliveredThrough, first-1, s.Health)
+		}
+		h := s.Health.Failed(d.Now(), fmt.Sprintf("the log has no event %d (a gap in the chain)", s.DeliveredThrough+1), rand.Int64N)
+		return d.Store.RecordFailure(ctx, l, s.ID, h)
+	}
+	// Deliver the contiguous run only.
+	n := 1
+	for n < len(events) && events[n].Sequence == events[n-1].Sequence+1 {
+		n++
+	}
+	events = events[:n]
+	secret, err := d.Secrets.Open(s.ID, s.SealedSecret)
+	if err != nil {
+		h := s.Health.Failed(d.Now(), err.Error(), rand.Int64N)
+		return d.Store.RecordFailure(ctx, l, s.ID, h)
+	}
+	body, err := d.body(ctx, s, events)
+	if err != nil {
+		return err
+	}
+	res := d.Client.Deliver(ctx, s.URL, secret, body, ids.New(d.Now()))
+	if ctx.Err() != nil {
+		return ctx.Err() // not the receiver's failure: do not record it
+	}
+	h := s.Health.Record(res, d.Now(), rand.Int64N)
+	if res.Acknowledged {
+		return d.Store.RecordDelivery(ctx, l, s.ID, s.DeliveredThrough, events[n-1].Sequence, h)
+	}
+	d.Log.Info("log stream: delivery failed", "stream_id", s.ID, "error", res.Error, "failures", h.ConsecutiveFailures)
+	return d.Store.RecordFailure(ctx, l, s.ID, h)
+}
+
+// body is a delivery's body: the events as export JSON objects and the
+// workspace's signed head.
+func (d *Deliverer) body(ctx context.Context, s Stream, events []audit.Event) ([]byte, error) {
+	head, err := d.Store.Head(ctx, s.WorkspaceID)
+	if err != nil {
+		return nil, err
+	}
+	signed, err := d.Signer.Sign(integrity.Head{WorkspaceID: s.WorkspaceID, Sequence: head.Sequence, Hash: head.Hash,
+		SignedAt: d.Now().UTC().Truncate(time.Millisecond)})
+	if err != nil {
+		return nil, err
+	}
+	headJSON, err := json.Marshal(signed)
+	if err != nil {
+		return nil, err
+	}
+	objs := make([]json.RawMessage, len(events))
+	for i := range events {
+		r := audit.RowOf(&events[i])
+		objs[i] = audit.AppendJSONObject(nil, &r)
+	}
+	return Body(s.WorkspaceID, s.ID, objs, headJSON)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
