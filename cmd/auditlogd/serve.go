@@ -66,6 +66,21 @@ func serve(ctx context.Context, args []string, e env, stdout, stderr io.Writer) 
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	// /metrics on a listener of its own, when configured (and then not on
+	// the main one): an internal port that the load balancer does not expose.
+	var metricsSrv *http.Server
+	if a.MetricsHandler != nil {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("AUDITLOG_METRICS_ADDR: %w", err)
+		}
+		metricsSrv = &http.Server{Handler: a.MetricsHandler, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { _ = metricsSrv.Serve(mln) }()
+		defer metricsSrv.Close()
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	pruneCtx, stopPruning := context.WithCancel(context.WithoutCancel(ctx))
 	pruned := make(chan struct{})
 	go func() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
 	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/ratelimit"
 	"github.com/auditlogd/auditlogd/internal/reqinfo"
 )
 
@@ -20,25 +21,47 @@ type RateLimiter interface {
 	Allow(key string) (bool, time.Duration)
 }
 
-// rateKey is whom a request counts against: its user, or its client address
-// when it is anonymous.
-func rateKey(r *http.Request) string {
-	if p, ok := auth.PrincipalFrom(r.Context()); ok {
-		return "user:" + p.Subject
-	}
-	return "ip:" + reqinfo.From(r.Context()).IPAddress
+// anonymousKey is the bucket of a request without a (valid) token: its
+// client address, IPv6 addresses by their /64 (one host usually has a whole
+// /64 to pick addresses from), IPv4 addresses alone.
+func anonymousKey(r *http.Request) string {
+	return "ip:" + ratelimit.AddressKey(reqinfo.From(r.Context()).IPAddress)
 }
 
-// rateLimit answers 429 with Retry-After once a user (or anonymous address)
-// exceeds its rate.
+// limitAddress is the cheap per-address limit that runs before the body is
+// read or the token verified. A request without an Authorization header is
+// anonymous: it takes its token from the anonymous bucket of its address
+// here, and is not charged again. A request with one takes a token from
+// the address's bucket of AddressLimiter, which many users behind one
+// address share; its user is charged after the token is verified.
+func (s *server) limitAddress(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limiter, key := s.deps.RateLimiter, anonymousKey(r)
+		if r.Header.Get("Authorization") != "" {
+			limiter = s.deps.AddressLimiter
+		}
+		if limiter != nil {
+			if ok, wait := limiter.Allow(key); !ok {
+				s.tooMany(w, r, wait)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rateLimit answers 429 with Retry-After once a user exceeds its rate.
+// Anonymous requests were counted by limitAddress already.
 func (s *server) rateLimit(next http.Handler) http.Handler {
 	if s.deps.RateLimiter == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ok, wait := s.deps.RateLimiter.Allow(rateKey(r)); !ok {
-			s.tooMany(w, r, wait)
-			return
+		if p, ok := auth.PrincipalFrom(r.Context()); ok {
+			if ok, wait := s.deps.RateLimiter.Allow("user:" + p.Subject); !ok {
+				s.tooMany(w, r, wait)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
