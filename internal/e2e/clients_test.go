@@ -95,3 +95,14 @@ func TestClientsApollo(t *testing.T) {
 		t.Log(out)
 	})
 }
+
+// TestClientsIntrospectionQueryIsCurrent: the standard introspection query
+// the Go tests send (testdata) is the one the installed graphql-js makes, so
+// that upgrading graphql-js re-checks the introspection limits.
+func TestClientsIntrospectionQueryIsCurrent(t *testing.T) {
+	dir := clientsDir(t)
+	out := runNode(t, dir, nil, "introspection-query.mjs")
+	if out != standardIntrospectionQuery {
+		t.Errorf("testdata/introspection-query.graphql is not the installed graphql-js' query; regenerate it:\n  cd internal/e2e/clients && node introspection-query.mjs > ../testdata/introspection-query.graphql")
+	}
+}
