@@ -48,8 +48,14 @@ func BenchmarkCompressExport(b *testing.B) {
 		name string
 		new  func(w io.Writer) io.WriteCloser
 	}{
-		{"stdlib-gzip", func(w io.Writer) io.WriteCloser { z, _ := stdgzip.NewWriterLevel(w, stdgzip.DefaultCompression); return z }},
-		{"klauspost-gzip", func(w io.Writer) io.WriteCloser { z, _ := kpgzip.NewWriterLevel(w, kpgzip.DefaultCompression); return z }},
+		{"stdlib-gzip", func(w io.Writer) io.WriteCloser {
+			z, _ := stdgzip.NewWriterLevel(w, stdgzip.DefaultCompression)
+			return z
+		}},
+		{"klauspost-gzip", func(w io.Writer) io.WriteCloser {
+			z, _ := kpgzip.NewWriterLevel(w, kpgzip.DefaultCompression)
+			return z
+		}},
 		{"klauspost-zstd-fastest", func(w io.Writer) io.WriteCloser {
 			z, _ := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(128<<10))
 			return z
