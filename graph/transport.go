@@ -118,7 +118,6 @@ type rawParams struct {
 // body). It returns what is wrong with them, or "".
 func readParams(r *http.Request) (*graphql.RawParams, string) {
 	p := &graphql.RawParams{}
-	var hasPersisted bool
 	if r.Method == http.MethodGet {
 		q, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
@@ -135,8 +134,7 @@ func readParams(r *http.Request) (*graphql.RawParams, string) {
 				return nil, "extensions must be a JSON object"
 			}
 		}
-		hasPersisted = p.Extensions["persistedQuery"] != nil
-		if p.Query == "" && !hasPersisted {
+		if p.Query == "" && !persisted(p) {
 			return nil, "the query parameter is missing"
 		}
 		return p, ""
@@ -165,12 +163,15 @@ func readParams(r *http.Request) (*graphql.RawParams, string) {
 	if !isNull(raw.Extensions) && decodeObject(raw.Extensions, &p.Extensions) != nil {
 		return nil, "extensions must be a JSON object"
 	}
-	hasPersisted = p.Extensions["persistedQuery"] != nil
-	if p.Query == "" && !hasPersisted {
+	if p.Query == "" && !persisted(p) {
 		return nil, "the query is missing: send {\"query\": \"…\"}"
 	}
 	return p, ""
 }
+
+// persisted reports whether the request names an Apollo persisted query,
+// which may come without its text.
+func persisted(p *graphql.RawParams) bool { return p.Extensions["persistedQuery"] != nil }
 
 func isNull(b json.RawMessage) bool {
 	b = bytes.TrimSpace(b)
