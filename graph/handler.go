@@ -9,19 +9,39 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/validator/core"
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/auditlogd/auditlogd/graph/model"
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/workspace"
 )
 
-// Observer receives one call per GraphQL response: the operation's name (or
-// "anonymous"), how long it took and the codes of its errors. The metrics
-// package implements it.
+// MaxWorkspacesPerUser is the most workspaces a user can belong to, which is
+// the longest Query.workspaces can be; the cost model prices that list by it.
+// The domain enforces the cap.
+const MaxWorkspacesPerUser = workspace.MaxWorkspacesPerUser
+
+// UnboundedListLength is what a list field without a known maximum length
+// costs per element of its selection: the size of a full page. A list field
+// that the schema gains later is priced so by default (see pricedSchema).
+const UnboundedListLength = audit.MaxPageSize
+
+// Sizes of the caches that clients fill: parsed documents (keyed by their
+// query text) and Apollo persisted queries (hash → query text). Both are
+// bounded by bytes, so that large queries cannot grow them past these.
+const (
+	documentCacheBytes  = 32 << 20
+	documentCacheEntry  = 64 << 10
+	persistedCacheBytes = 16 << 20
+	persistedCacheEntry = 64 << 10
+)
+
+// Observer receives one call per GraphQL response: the operation's label
+// (see operationLabel), how long it took and the codes of its errors. The
+// metrics package implements it.
 type Observer interface {
 	ObserveOperation(name string, took time.Duration, errorCodes []string)
 }
@@ -32,19 +52,30 @@ type Options struct {
 	// Introspection enables __schema and __type queries (and the
 	// Playground's schema docs).
 	Introspection bool
-	// ComplexityLimit bounds an operation's cost; a connection costs
-	// (page size × its selection).
+	// ComplexityLimit bounds an operation's cost: every field costs 1, and
+	// a list costs its maximum length times its selection (a connection, its
+	// page size; workspaces, MaxWorkspacesPerUser; any other list of
+	// objects, UnboundedListLength).
 	ComplexityLimit int
-	// Limits bound depth and root fields; ParserTokenLimit bounds the
-	// tokens the parser reads.
+	// Limits bound depth, root fields and fields in all; ParserTokenLimit
+	// bounds the tokens the parser reads.
 	Limits           Limits
 	ParserTokenLimit int
 	Observer         Observer
+	// Authenticate turns the bearer token of a websocket's connection_init
+	// into its principal (subscriptions cannot send an Authorization
+	// header); without it subscriptions are refused.
+	Authenticate func(ctx context.Context, token string) (auth.Principal, error)
+	// WebsocketOrigins are the host patterns of the browser origins, other
+	// than the server's own, allowed to open a subscription (the hosts of
+	// AUDITLOG_CORS_ORIGINS).
+	WebsocketOrigins []string
 }
 
-// NewHandler returns the /graphql handler: POST and GET (queries only)
-// transports, a parsed-query cache, the complexity limit, the error
-// presenter, panic recovery and per-request dataloaders.
+// NewHandler returns the /graphql handler: one transport for POST and GET
+// (GraphQL over HTTP), Apollo automatic persisted queries, a parsed-query
+// cache, the limits and the cost limit, the error presenter, panic recovery
+// and per-request dataloaders.
 func NewHandler(res *Resolver, opts Options) http.Handler {
 	cfg := Config{Resolvers: res, Directives: Directives(res.WorkspaceService)}
 	cfg.Complexity.Query.AuditLog = func(child int, _ string, first *int, _ *string, last *int, _ *string, _ *model.AuditLogFilter, _ *model.AuditLogOrder) int {
@@ -53,17 +84,34 @@ func NewHandler(res *Resolver, opts Options) http.Handler {
 	cfg.Complexity.Workspace.AuditLog = func(child int, first *int, _ *string, last *int, _ *string, _ *model.AuditLogFilter, _ *model.AuditLogOrder) int {
 		return connectionCost(first, last, child)
 	}
+	// The page's edges and nodes are priced by the connection, which
+	// multiplies by the page size.
+	cfg.Complexity.AuditEventConnection.Edges = func(child int) int { return max(child, 1) }
+	cfg.Complexity.AuditEventConnection.Nodes = func(child int) int { return max(child, 1) }
+	// Every workspace of the viewer runs each field selected under it, so
+	// the list costs its longest length times its selection: aliases of a
+	// per-workspace field cost what they can cost.
+	cfg.Complexity.Query.Workspaces = func(child int) int {
+		return MaxWorkspacesPerUser * max(child, 1)
+	}
 	// A member list is priced like a full page. Membership.workspace leads
 	// back to Workspace.members, so without a price every level of that cycle
 	// would multiply the answer by the number of members (M³ memberships
 	// within the depth limit) while costing next to nothing.
 	cfg.Complexity.Workspace.Members = func(child int) int {
-		return audit.MaxPageSize * max(child, 1)
+		return UnboundedListLength * max(child, 1)
 	}
 	srv := handler.New(NewExecutableSchema(cfg))
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(jsonPOST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.AddTransport(httpTransport{})
+	if opts.Authenticate != nil {
+		srv.AddTransport(subscriptionTransport(opts))
+	}
+	srv.SetQueryCache(newBoundedCache(documentCacheBytes, documentCacheEntry, func(q string, _ *ast.QueryDocument) int {
+		return 4 * len(q) // the text and, roughly, its syntax tree
+	}))
+	srv.Use(persistedQueries{extension.AutomaticPersistedQuery{
+		Cache: newBoundedCache(persistedCacheBytes, persistedCacheEntry, func(h, q string) int { return len(h) + len(q) }),
+	}})
 	if opts.ParserTokenLimit > 0 {
 		srv.SetParserTokenLimit(opts.ParserTokenLimit)
 	}
@@ -74,16 +122,20 @@ func NewHandler(res *Resolver, opts Options) http.Handler {
 		srv.SetDisableSuggestion(true)
 		srv.SetValidationRulesFn(rulesWithoutSuggestions)
 	}
+	// Limits first: they measure fragments once each, so a document built to
+	// expand exponentially is refused before the cost walk expands it.
 	srv.Use(opts.Limits)
 	if opts.ComplexityLimit > 0 {
-		srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
+		srv.Use(&costLimit{limit: opts.ComplexityLimit})
 	}
 	if opts.Observer != nil {
 		srv.AroundResponses(observe(opts.Observer))
 	}
+	srv.AroundOperations(withSubscriptionEnds)
+	srv.AroundResponses(reportSubscriptionEnd(presenter(opts.Logger)))
 	srv.SetErrorPresenter(presenter(opts.Logger))
 	srv.SetRecoverFunc(recoverer(opts.Logger))
-	return withMethod(withLoaders(res.WorkspaceService)(srv))
+	return withLoaders(res.WorkspaceService)(srv)
 }
 
 // rulesWithoutSuggestions is the default validation rule set with every rule
@@ -117,18 +169,13 @@ func connectionCost(first, last *int, child int) int {
 	return n * max(child, 1)
 }
 
+// observe reports every response to o under operationLabel.
 func observe(o Observer) graphql.ResponseMiddleware {
 	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		resp := next(ctx)
-		name := "anonymous"
 		var start time.Time
-		if oc := graphql.GetOperationContext(ctx); oc != nil {
-			if oc.OperationName != "" {
-				name = oc.OperationName
-			} else if op := oc.Operation; op != nil && op.Name != "" {
-				name = op.Name
-			}
-			start = oc.Stats.OperationStart
+		if graphql.HasOperationContext(ctx) {
+			start = graphql.GetOperationContext(ctx).Stats.OperationStart
 		}
 		var codes []string
 		if resp != nil {
@@ -142,7 +189,42 @@ func observe(o Observer) graphql.ResponseMiddleware {
 		if !start.IsZero() {
 			took = time.Since(start)
 		}
-		o.ObserveOperation(name, took, codes)
+		o.ObserveOperation(operationLabel(ctx), took, codes)
 		return resp
 	}
+}
+
+// Labels of operations whose names are not recorded.
+const (
+	// LabelRejected: the request was not well-formed, or the operation did
+	// not parse, validate or pass the limits.
+	LabelRejected = "rejected"
+	// LabelUnauthenticated: a valid operation of a request without a
+	// verified token.
+	LabelUnauthenticated = "unauthenticated"
+	// LabelUnnamed: a valid, authenticated operation without a name.
+	LabelUnnamed = "anonymous"
+)
+
+// operationLabel is the label an operation is counted under in the
+// metrics. Operation names are chosen by clients, so they become labels only
+// for requests that authenticated and whose operation validated; anything
+// else is counted under a fixed label. (The metrics package also caps the
+// number of distinct names.)
+func operationLabel(ctx context.Context) string {
+	st := stateOf(ctx)
+	if st == nil || !st.validated || !graphql.HasOperationContext(ctx) {
+		return LabelRejected
+	}
+	oc := graphql.GetOperationContext(ctx)
+	if oc.Operation == nil {
+		return LabelRejected
+	}
+	if _, ok := auth.PrincipalFrom(ctx); !ok {
+		return LabelUnauthenticated
+	}
+	if oc.Operation.Name != "" {
+		return oc.Operation.Name
+	}
+	return LabelUnnamed
 }

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"net/http"
+	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -10,28 +11,40 @@ import (
 )
 
 // Limits bound the shape of an operation before it runs, so that abuse is
-// refused cheaply: nesting depth, the number of root fields (aliases of
-// auditLog × 100 would otherwise multiply the work), mutations over GET
-// (GET must stay free of side effects; it is also what a cross-site <img> or
-// link can send), and introspection when it is disabled.
+// refused cheaply, before the complexity of the operation is even computed:
+//
+//   - nesting depth (MaxDepth), not counting introspection, which has its own
+//     bound (IntrospectionMaxDepth) deep enough for the standard introspection
+//     query of graphql-js and no deeper, so that a crafted chain of ofType is
+//     refused;
+//   - the number of root fields (aliases of auditLog × 100 would otherwise
+//     multiply the work);
+//   - the number of fields in all (MaxFields), fragments expanded: the sum is
+//     computed once per fragment, so a document whose fragments spread each
+//     other twice over (2ⁿ fields in n fragments) is measured in linear time
+//     and refused, never walked;
+//   - one __schema per operation (aliases of it would repeat the whole
+//     schema);
+//   - mutations over GET (GET must stay free of side effects; it is also what
+//     a cross-site <img> or link can send), and introspection when it is
+//     disabled.
+//
+// gqlparser's MaxIntrospectionDepth validation rule, which runs before this,
+// refuses introspection that nests the list fields of __Type (types { fields
+// { type { fields …) past the depth graphql-js allows.
 type Limits struct {
 	MaxDepth      int
 	MaxRootFields int
+	// MaxFields bounds the fields of an operation, fragments expanded.
+	MaxFields int
+	// IntrospectionMaxDepth bounds the nesting under __schema and __type.
+	IntrospectionMaxDepth int
 }
 
 var _ interface {
 	graphql.HandlerExtension
 	graphql.OperationContextMutator
 } = Limits{}
-
-type methodKey struct{}
-
-// withMethod records the HTTP method for the Limits extension.
-func withMethod(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), methodKey{}, r.Method)))
-	})
-}
 
 // ExtensionName names the extension.
 func (Limits) ExtensionName() string { return "Limits" }
@@ -50,91 +63,127 @@ func (l Limits) MutateOperationContext(ctx context.Context, oc *graphql.Operatio
 		e.Extensions = map[string]any{"code": "GRAPHQL_VALIDATION_FAILED"}
 		return e
 	}
-	if m, _ := ctx.Value(methodKey{}).(string); m == http.MethodGet && op.Operation != ast.Query {
+	if st := stateOf(ctx); st != nil && st.method == http.MethodGet && op.Operation != ast.Query {
+		st.methodNotAllowed = true
 		return refuse("GET requests may only run queries; send %ss with POST", op.Operation)
 	}
-	if oc.DisableIntrospection && introspects(op.SelectionSet, oc.Doc.Fragments, 0) {
+	m := newMeasurer(oc.Doc.Fragments)
+	root := m.set(op.SelectionSet)
+	if oc.DisableIntrospection && root.introspects {
 		return refuse("introspection is disabled on this server")
 	}
-	if n := countFields(op.SelectionSet, oc.Doc.Fragments, 0); l.MaxRootFields > 0 && n > l.MaxRootFields {
-		return refuse("the operation selects %d root fields; at most %d are allowed", n, l.MaxRootFields)
+	if l.MaxRootFields > 0 && root.top > l.MaxRootFields {
+		return refuse("the operation selects %s root fields; at most %d are allowed", countText(root.top), l.MaxRootFields)
 	}
-	if d := depth(op.SelectionSet, oc.Doc.Fragments, 0); l.MaxDepth > 0 && d > l.MaxDepth {
-		return refuse("the operation is nested %d levels deep; at most %d are allowed", d, l.MaxDepth)
+	if root.schemas > 1 {
+		return refuse("the operation asks for __schema %d times; once is enough", root.schemas)
+	}
+	if l.MaxDepth > 0 && root.depth > l.MaxDepth {
+		return refuse("the operation is nested %d levels deep; at most %d are allowed", root.depth, l.MaxDepth)
+	}
+	if l.IntrospectionMaxDepth > 0 && root.introDepth > l.IntrospectionMaxDepth {
+		return refuse("the introspection is nested %d levels deep; at most %d are allowed (the standard introspection query needs %d)",
+			root.introDepth, l.IntrospectionMaxDepth, l.IntrospectionMaxDepth)
+	}
+	if l.MaxFields > 0 && root.fields > l.MaxFields {
+		return refuse("the operation selects %s fields, fragments expanded; at most %d are allowed", countText(root.fields), l.MaxFields)
 	}
 	return nil
 }
 
-// introspects reports whether a root selection set asks for __schema or
-// __type, the only introspection fields (they exist on the query root alone).
-// Refusing them here answers a client error instead of letting their
-// resolvers fail with an internal one.
-func introspects(set ast.SelectionSet, frags ast.FragmentDefinitionList, guard int) bool {
-	if guard > 50 {
-		return false
+// countText writes a saturated count as "over N".
+func countText(n int) string {
+	if n >= saturated {
+		return "over " + strconv.Itoa(saturated)
 	}
-	for _, s := range set {
-		switch s := s.(type) {
-		case *ast.Field:
-			if s.Name == "__schema" || s.Name == "__type" {
-				return true
-			}
-		case *ast.InlineFragment:
-			if introspects(s.SelectionSet, frags, guard+1) {
-				return true
-			}
-		case *ast.FragmentSpread:
-			if f := frags.ForName(s.Name); f != nil && introspects(f.SelectionSet, frags, guard+1) {
-				return true
-			}
-		}
-	}
-	return false
+	return strconv.Itoa(n)
 }
 
-// countFields counts the fields of a selection set, fragments expanded
-// (fragment cycles are refused by validation before this runs; guard anyway).
-func countFields(set ast.SelectionSet, frags ast.FragmentDefinitionList, guard int) int {
-	if guard > 50 {
-		return 0
-	}
-	n := 0
-	for _, s := range set {
-		switch s := s.(type) {
-		case *ast.Field:
-			n++
-		case *ast.InlineFragment:
-			n += countFields(s.SelectionSet, frags, guard+1)
-		case *ast.FragmentSpread:
-			if f := frags.ForName(s.Name); f != nil {
-				n += countFields(f.SelectionSet, frags, guard+1)
-			}
-		}
-	}
-	return n
+// saturated is where counts stop growing, so that a document built to
+// expand exponentially cannot overflow them.
+const saturated = 1 << 40
+
+func satAdd(a, b int) int { return min(a+b, saturated) }
+
+// shape is what Limits measures of a selection set, fragments expanded.
+type shape struct {
+	top         int  // fields of the set itself (the root fields, for an operation)
+	fields      int  // fields in all
+	depth       int  // deepest nesting of fields outside introspection
+	introDepth  int  // deepest nesting under __schema / __type, those counted
+	schemas     int  // __schema fields
+	introspects bool // any __schema or __type
 }
 
-// depth is the deepest field nesting of a selection set.
-func depth(set ast.SelectionSet, frags ast.FragmentDefinitionList, guard int) int {
-	if guard > 100 {
-		return guard
+func (s shape) merge(o shape) shape {
+	return shape{
+		top:         satAdd(s.top, o.top),
+		fields:      satAdd(s.fields, o.fields),
+		depth:       max(s.depth, o.depth),
+		introDepth:  max(s.introDepth, o.introDepth),
+		schemas:     satAdd(s.schemas, o.schemas),
+		introspects: s.introspects || o.introspects,
 	}
-	d := 0
+}
+
+// measurer measures selection sets, each fragment once: its shape does not
+// depend on where it is spread, so the memo makes the walk linear in the size
+// of the document however often fragments spread one another.
+type measurer struct {
+	frags    ast.FragmentDefinitionList
+	memo     map[string]shape
+	visiting map[string]bool
+}
+
+func newMeasurer(frags ast.FragmentDefinitionList) *measurer {
+	return &measurer{frags: frags, memo: map[string]shape{}, visiting: map[string]bool{}}
+}
+
+func (m *measurer) set(set ast.SelectionSet) shape {
+	var out shape
 	for _, s := range set {
 		switch s := s.(type) {
 		case *ast.Field:
-			if len(s.SelectionSet) > 0 {
-				d = max(d, 1+depth(s.SelectionSet, frags, guard+1))
-			} else {
-				d = max(d, 1)
-			}
+			out = out.merge(m.field(s))
 		case *ast.InlineFragment:
-			d = max(d, depth(s.SelectionSet, frags, guard+1))
+			out = out.merge(m.set(s.SelectionSet))
 		case *ast.FragmentSpread:
-			if f := frags.ForName(s.Name); f != nil {
-				d = max(d, depth(f.SelectionSet, frags, guard+1))
-			}
+			out = out.merge(m.fragment(s.Name))
 		}
 	}
-	return d
+	return out
+}
+
+func (m *measurer) fragment(name string) shape {
+	if sh, ok := m.memo[name]; ok {
+		return sh
+	}
+	f := m.frags.ForName(name)
+	if f == nil || m.visiting[name] {
+		// Unknown fragments and cycles are refused by validation before
+		// this runs; measure them as nothing.
+		return shape{}
+	}
+	m.visiting[name] = true
+	sh := m.set(f.SelectionSet)
+	delete(m.visiting, name)
+	m.memo[name] = sh
+	return sh
+}
+
+func (m *measurer) field(f *ast.Field) shape {
+	child := m.set(f.SelectionSet)
+	out := shape{top: 1, fields: satAdd(1, child.fields), schemas: child.schemas, introspects: child.introspects}
+	if f.Name == "__schema" || f.Name == "__type" {
+		// An introspection subtree: its depth is measured on its own scale.
+		out.introspects = true
+		out.introDepth = 1 + max(child.depth, child.introDepth)
+		if f.Name == "__schema" {
+			out.schemas = satAdd(out.schemas, 1)
+		}
+		return out
+	}
+	out.depth = 1 + child.depth
+	out.introDepth = child.introDepth
+	return out
 }

@@ -2,12 +2,20 @@ package graph
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
+	"time"
+
+	coderws "github.com/coder/websocket"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/auditlogd/auditlogd/internal/apperr"
+	"github.com/auditlogd/auditlogd/internal/auth"
 	"github.com/auditlogd/auditlogd/internal/live"
 )
 
@@ -66,5 +74,36 @@ func reportSubscriptionEnd(present graphql.ErrorPresenterFunc) graphql.ResponseM
 			return &graphql.Response{Errors: gqlerror.List{present(ctx, err)}}
 		}
 		return nil
+	}
+}
+
+// subscriptionTransport is graphql-transport-ws over a websocket on GET
+// /graphql. The client's connection_init carries {"Authorization": "Bearer
+// …"} (a JWT or an API key), verified like the HTTP header; a connection
+// without a valid token is refused.
+func subscriptionTransport(opts Options) *transport.Websocket {
+	return &transport.Websocket{
+		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
+			// Browsers send Origin: only the server's own pages and the
+			// configured origins may subscribe (coder/websocket refuses
+			// other origins; clients that send none, like servers, pass).
+			OriginPatterns: opts.WebsocketOrigins,
+		}},
+		KeepAlivePingInterval: 15 * time.Second,
+		InitTimeout:           10 * time.Second,
+		InitFunc: func(ctx context.Context, init transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			scheme, token, ok := strings.Cut(init.Authorization(), " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+				return ctx, nil, errors.New("connection_init must carry {\"Authorization\": \"Bearer <token>\"}")
+			}
+			p, err := opts.Authenticate(ctx, strings.TrimSpace(token))
+			if err != nil {
+				if e, ok := apperr.As(err); ok {
+					return ctx, nil, errors.New(e.Message)
+				}
+				return ctx, nil, errors.New("the service cannot check the token now; try again shortly")
+			}
+			return auth.WithPrincipal(ctx, p), nil, nil
+		},
 	}
 }

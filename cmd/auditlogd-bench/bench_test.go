@@ -90,12 +90,15 @@ func TestBenchReportsWhatItMeasured(t *testing.T) {
 			t.Errorf("read %q returned %d rows, want a page of 50", r.Name, r.Rows)
 		}
 	}
-	if len(rep.Exports) != 2 {
-		t.Fatalf("%d exports in the report, want CSV and JSON", len(rep.Exports))
+	if len(rep.Exports) != 4 {
+		t.Fatalf("%d exports in the report, want CSV and JSON, each plain and gzipped", len(rep.Exports))
 	}
 	for _, x := range rep.Exports {
 		if x.Rows < events || x.RowsPerSec <= 0 || x.FloorRowsPerSec <= 0 || x.OfFloor <= 0 || x.PeakRSSMiB <= 0 {
-			t.Errorf("export %s: %+v", x.Format, x)
+			t.Errorf("export %s %s: %+v", x.Format, x.Encoding, x)
+		}
+		if x.Encoding == "gzip" && !(x.WireMiB > 0 && x.WireMiB < x.MiB/2) || x.Encoding == "identity" && x.WireMiB != x.MiB {
+			t.Errorf("export %s %s: %.2f MiB, %.2f MiB on the wire", x.Format, x.Encoding, x.MiB, x.WireMiB)
 		}
 	}
 	if rep.FloorRows < events {

@@ -2,19 +2,26 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // exportResult is one export download measured against the SQL floor.
 type exportResult struct {
-	Format          string  `json:"format"`
-	Rows            int64   `json:"rows"`
+	Format string `json:"format"`
+	// Encoding is the Accept-Encoding sent: identity, gzip or zstd.
+	Encoding string `json:"encoding"`
+	Rows     int64  `json:"rows"`
+	// MiB is the file's size; WireMiB what crossed the wire (compressed).
 	MiB             float64 `json:"mib"`
+	WireMiB         float64 `json:"wireMib"`
 	Seconds         float64 `json:"seconds"`
 	RowsPerSec      float64 `json:"rowsPerSec"`
 	FloorRowsPerSec float64 `json:"floorRowsPerSec"`
@@ -34,11 +41,13 @@ func (b *bench) exports(ctx context.Context, rep *report) error {
 	}
 	var results []exportResult
 	for _, format := range []string{"CSV", "JSON"} {
-		r, err := b.export(ctx, format)
-		if err != nil {
-			return err
+		for _, enc := range b.o.ExportEncodings {
+			r, err := b.export(ctx, format, enc)
+			if err != nil {
+				return err
+			}
+			results = append(results, r)
 		}
-		results = append(results, r)
 	}
 	floor2, n2, err := b.floor(ctx)
 	if err != nil {
@@ -87,9 +96,10 @@ func (b *bench) floor(ctx context.Context) (float64, int64, error) {
 	return float64(n) / time.Since(start).Seconds(), n, nil
 }
 
-// export requests one export and downloads it, sampling the server's memory.
-func (b *bench) export(ctx context.Context, format string) (exportResult, error) {
-	r := exportResult{Format: format}
+// export requests one export and downloads it with the given
+// Accept-Encoding, decompressing as it reads, sampling the server's memory.
+func (b *bench) export(ctx context.Context, format, encoding string) (exportResult, error) {
+	r := exportResult{Format: format, Encoding: encoding}
 	if b.o.ServerPID > 0 {
 		_ = resetPeak(b.o.ServerPID)
 		r.IdleRSSMiB, _, _ = memory(b.o.ServerPID)
@@ -103,6 +113,7 @@ func (b *bench) export(ctx context.Context, format string) (exportResult, error)
 		return r, err
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, out.ExportAuditLog.URL, nil)
+	req.Header.Set("Accept-Encoding", encoding)
 	res, err := b.http.Do(req)
 	if err != nil {
 		return r, err
@@ -111,17 +122,53 @@ func (b *bench) export(ctx context.Context, format string) (exportResult, error)
 	if res.StatusCode != http.StatusOK {
 		return r, fmt.Errorf("export download: status %d", res.StatusCode)
 	}
-	rows, size, err := countRows(res.Body, format)
+	wire := &countingReader{r: res.Body}
+	var body io.Reader = wire
+	switch got := res.Header.Get("Content-Encoding"); got {
+	case "":
+	case "gzip":
+		zr, err := gzip.NewReader(wire)
+		if err != nil {
+			return r, err
+		}
+		body = zr
+	case "zstd":
+		zr, err := zstd.NewReader(wire)
+		if err != nil {
+			return r, err
+		}
+		defer zr.Close()
+		body = zr
+	default:
+		return r, fmt.Errorf("export download: Content-Encoding %q", got)
+	}
+	if encoding != "identity" && res.Header.Get("Content-Encoding") != encoding {
+		return r, fmt.Errorf("asked for %s, got Content-Encoding %q", encoding, res.Header.Get("Content-Encoding"))
+	}
+	rows, size, err := countRows(body, format)
 	if err != nil {
 		return r, err
 	}
 	secs := time.Since(start).Seconds()
 	r.Rows, r.MiB, r.Seconds, r.RowsPerSec = rows, float64(size)/(1<<20), secs, float64(rows)/secs
+	r.WireMiB = float64(wire.n) / (1 << 20)
 	if b.o.ServerPID > 0 {
 		_, r.PeakRSSMiB, _ = memory(b.o.ServerPID)
 		r.PeakAboveIdle = r.PeakRSSMiB - r.IdleRSSMiB
 	}
 	return r, nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // countRows counts the records of an export body as it streams by: lines

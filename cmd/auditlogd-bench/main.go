@@ -53,6 +53,9 @@ type options struct {
 	Clients     int
 	WriteTime   time.Duration
 	JSON        bool
+	// ExportEncodings are the Accept-Encodings each export is downloaded
+	// with: identity, gzip, zstd.
+	ExportEncodings []string
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -71,7 +74,14 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.Clients, "clients", 16, "concurrent clients of the write benchmark")
 	fs.DurationVar(&o.WriteTime, "write-time", 20*time.Second, "how long the write benchmark runs")
 	fs.BoolVar(&o.JSON, "json", false, "print the report as JSON")
-	if err := fs.Parse(args); err != nil {
+	encodings := fs.String("export-encodings", "identity,gzip", "comma-separated Accept-Encodings to download each export with (identity, gzip, zstd)")
+	err := fs.Parse(args)
+	for _, e := range strings.Split(*encodings, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			o.ExportEncodings = append(o.ExportEncodings, e)
+		}
+	}
+	if err != nil {
 		return o, err
 	}
 	if o.Workspace == "" || o.DatabaseURL == "" || o.JWTSecret == "" {

@@ -40,11 +40,11 @@ func (r *report) markdown(w io.Writer) {
 	}
 	if len(r.Exports) > 0 {
 		fmt.Fprintf(w, "Export of %d rows; floor = the same rows read with database/sql into io.Discard, same run.\n\n", r.FloorRows)
-		fmt.Fprintln(w, "| format | rows | MiB | seconds | rows/s | floor rows/s | of floor | server idle RSS | peak RSS | peak above idle |")
-		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+		fmt.Fprintln(w, "| format | encoding | rows | MiB | MiB on the wire | seconds | rows/s | floor rows/s | of floor | server idle RSS | peak RSS | peak above idle |")
+		fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 		for _, x := range r.Exports {
-			fmt.Fprintf(w, "| %s | %d | %.1f | %.2f | %.0f | %.0f | %.0f%% | %.1f MiB | %.1f MiB | %.1f MiB |\n",
-				x.Format, x.Rows, x.MiB, x.Seconds, x.RowsPerSec, x.FloorRowsPerSec, 100*x.OfFloor, x.IdleRSSMiB, x.PeakRSSMiB, x.PeakAboveIdle)
+			fmt.Fprintf(w, "| %s | %s | %d | %.1f | %.1f | %.2f | %.0f | %.0f | %.0f%% | %.1f MiB | %.1f MiB | %.1f MiB |\n",
+				x.Format, x.Encoding, x.Rows, x.MiB, x.WireMiB, x.Seconds, x.RowsPerSec, x.FloorRowsPerSec, 100*x.OfFloor, x.IdleRSSMiB, x.PeakRSSMiB, x.PeakAboveIdle)
 		}
 		fmt.Fprintln(w)
 	}

@@ -69,6 +69,21 @@ func serve(ctx context.Context, args []string, e env, stdout, stderr io.Writer) 
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	// /metrics on a listener of its own, when configured (and then not on
+	// the main one): an internal port that the load balancer does not expose.
+	var metricsSrv *http.Server
+	if a.MetricsHandler != nil {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("AUDITLOG_METRICS_ADDR: %w", err)
+		}
+		metricsSrv = &http.Server{Handler: a.MetricsHandler, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { _ = metricsSrv.Serve(mln) }()
+		defer metricsSrv.Close()
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	pruneCtx, stopPruning := context.WithCancel(context.WithoutCancel(ctx))
 	pruned := make(chan struct{})
 	go func() {
@@ -105,15 +120,13 @@ func serve(ctx context.Context, args []string, e env, stdout, stderr io.Writer) 
 	return nil
 }
 
-// printDemo seeds the demo workspace and prints how to use it.
+// printDemo seeds the demo workspace (or finds it again on a restart) and
+// prints how to use it: the workspace as it is now (name, plan), a token of
+// its admin, and an example query that works for that workspace as it is.
 func printDemo(ctx context.Context, a *app.App, w io.Writer) error {
 	res, err := demo.Seed(ctx, a.DB.Workspaces(), a.Config.PublicURL, a.Now())
 	if err != nil {
 		return err
-	}
-	if res.WorkspaceID == "" {
-		fmt.Fprintln(w, "The database is not empty; --demo created nothing.")
-		return nil
 	}
 	base := a.Config.PublicURL
 	verified := true
@@ -122,27 +135,44 @@ func printDemo(ctx context.Context, a *app.App, w io.Writer) error {
 		fmt.Fprintf(w, "Demo workspace %s is ready, but no token can be printed: %v\n", res.WorkspaceID, err)
 		return nil
 	}
+	state := "is ready"
+	if !res.Created {
+		state = "was created by an earlier run"
+	}
+	query, note := demoQuery(res)
 	fmt.Fprintf(w, `
-auditlogd demo is ready: workspace "Acme Inc. (demo)" (%s) on the BUSINESS plan.
+auditlogd demo %s: workspace %q (%s) on the %s plan, where %s is %s.
 
-  Admin token for alice@example.com (valid 24 hours):
+  Admin token for %s (valid 24 hours):
     %s
 
-  Audit Log page (signs you in as alice@example.com):
+  Audit Log page (signs you in as %s):
     %s
 
   GraphQL Playground: %s/
     paste into HTTP HEADERS: {"Authorization": "Bearer %s"}
 
-  Example query:
-    { auditLog(workspaceId: "%s", first: 10) { totalCount edges { node { occurredAt action actor { email } target { label } role previousRole } } } }
+  Example query%s:
+    %s
 
   With curl:
     curl -s %s/graphql -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
       -d '{"query":"{ workspaces { id name plan viewerRole } }"}'
 
-`, res.WorkspaceID, tok, base+"/audit-log#token="+tok, base, tok, res.WorkspaceID, base, tok)
+`, state, res.Name, res.WorkspaceID, res.Plan, demo.Admin.Email, res.AdminRole, demo.Admin.Email, tok,
+		demo.Admin.Email, base+"/audit-log#token="+tok, base, tok, note, query, base, tok)
 	return nil
+}
+
+// demoQuery is an example query that works for the demo workspace as it is
+// now: its audit log while the demo admin may read it, its members
+// otherwise (with a note saying why).
+func demoQuery(res demo.Result) (query, note string) {
+	if res.CanReadLog() {
+		return fmt.Sprintf(`{ auditLog(workspaceId: %q, first: 10) { totalCount edges { node { occurredAt action actor { email } target { label } role previousRole } } } }`, res.WorkspaceID), ""
+	}
+	return fmt.Sprintf(`{ workspace(id: %q) { name plan viewerRole members { user { email } role } } }`, res.WorkspaceID),
+		" (the audit log needs an ADMIN of a BUSINESS workspace, which this one no longer is for " + demo.Admin.Email + ")"
 }
 
 // redactDSN hides a password in a database URL for the log.

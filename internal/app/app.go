@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/auditlogd/auditlogd/graph"
@@ -33,12 +34,18 @@ import (
 // Limits on a GraphQL operation. ComplexityLimit admits a full page of 100
 // events with every field (edges and nodes), and little more; the depth
 // admits workspace → members → user with room to spare; root fields bound
-// aliasing; the token limit bounds parsing work before any of the others.
+// aliasing; MaxFields bounds the fields of an operation in all (fragments
+// expanded), with room for the standard introspection query of graphql-js
+// (230); IntrospectionMaxDepth is that query's depth (15, with its
+// nine levels of ofType), which introspection alone may reach; the token
+// limit bounds parsing work before any of the others.
 const (
-	ComplexityLimit  = 5000
-	MaxDepth         = 10
-	MaxRootFields    = 20
-	ParserTokenLimit = 5000
+	ComplexityLimit       = 5000
+	MaxDepth              = 10
+	MaxRootFields         = 20
+	MaxFields             = 500
+	IntrospectionMaxDepth = 15
+	ParserTokenLimit      = 5000
 )
 
 // App is a wired auditlogd.
@@ -59,6 +66,9 @@ type App struct {
 	Deliverer *stream.Deliverer
 	// Handler is the HTTP router with every endpoint.
 	Handler http.Handler
+	// MetricsHandler serves /metrics alone, for AUDITLOG_METRICS_ADDR; nil
+	// when /metrics is on Handler.
+	MetricsHandler http.Handler
 	// Now is the clock every service uses.
 	Now func() time.Time
 }
@@ -67,7 +77,18 @@ type App struct {
 type Options struct {
 	// Now replaces the clock (time.Now).
 	Now func() time.Time
+	// ExportBatchDeadline replaces how long one batch of an export may take
+	// to reach the client (a minute).
+	ExportBatchDeadline time.Duration
+	// Downloads replace the limits on export downloads at once.
+	Downloads httpserver.DownloadLimits
 }
+
+// AddressRateFactor is how many times the per-user rate a client address
+// may send with tokens, before they are verified: many users may share an
+// address (an office behind NAT), but one address cannot make the server
+// verify tokens and read bodies without bound.
+const AddressRateFactor = 10
 
 // New opens the database, applies pending migrations and builds everything.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options) (*App, error) {
@@ -107,7 +128,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	}
 	a.Audit = audit.NewService(db.Events(), a.Workspaces, audit.NewCursorCodec(cfg.ExportSecret), cfg.Retention, now)
 	a.Exporter = audit.NewExporter(db.Events(), a.Workspaces, audit.NewURLSigner(cfg.ExportSecret, cfg.PublicURL),
-		audit.ExporterConfig{TTL: cfg.ExportTTL, Retention: cfg.Retention, Now: now})
+		audit.ExporterConfig{TTL: cfg.ExportTTL, Retention: cfg.Retention, BatchDeadline: opts.ExportBatchDeadline, Now: now})
 	a.Integrity = integrity.NewService(db.Events(), a.Workspaces, cfg.Signer, now)
 	secrets, err := stream.NewSecretBox(cfg.ExportSecret)
 	if err != nil {
@@ -128,19 +149,46 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	gql := graph.NewHandler(&graph.Resolver{WorkspaceService: a.Workspaces, AuditService: a.Audit, Exporter: a.Exporter,
 		IntegrityService: a.Integrity, Live: a.Live}, graph.Options{
 		Logger: log, Introspection: cfg.Introspection, ComplexityLimit: ComplexityLimit, Observer: a.Metrics,
-		Limits: graph.Limits{MaxDepth: MaxDepth, MaxRootFields: MaxRootFields}, ParserTokenLimit: ParserTokenLimit,
+		Authenticate:     httpserver.Authenticator{Verifier: verifier, Keys: a.Workspaces, Users: a.Workspaces}.Authenticate,
+		WebsocketOrigins: originHosts(cfg.CORSOrigins),
+		Limits: graph.Limits{MaxDepth: MaxDepth, MaxRootFields: MaxRootFields, MaxFields: MaxFields,
+			IntrospectionMaxDepth: IntrospectionMaxDepth}, ParserTokenLimit: ParserTokenLimit,
 	})
 	deps := httpserver.Deps{
 		Logger: log, Metrics: a.Metrics, DB: db, Verifier: verifier, Users: a.Workspaces, Keys: a.Workspaces, GraphQL: gql,
-		Exports: a.Exporter, TrustedProxies: cfg.TrustedProxies, JWKS: jwks,
+		Exports: a.Exporter, TrustedProxies: cfg.TrustedProxies, JWKS: jwks, CORSOrigins: cfg.CORSOrigins,
+		Playground:       httpserver.PlaygroundOptions{Disabled: !cfg.Playground, AssetsDir: cfg.PlaygroundAssets},
+		MetricsElsewhere: cfg.MetricsAddr != "",
+		Downloads:        opts.Downloads,
 		// The Audit Log page (/audit-log) and the invite page (/invite/{token}).
 		Extra: web.New().Mount,
 	}
 	if cfg.RateLimitRPS > 0 {
 		deps.RateLimiter = ratelimit.New(cfg.RateLimitRPS, int(math.Ceil(cfg.RateLimitRPS*5)), now)
+		perAddress := cfg.RateLimitRPS * AddressRateFactor
+		deps.AddressLimiter = ratelimit.New(perAddress, int(math.Ceil(perAddress*5)), now)
 	}
-	a.Handler = httpserver.New(deps)
+	a.Handler, err = httpserver.New(deps)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if cfg.MetricsAddr != "" {
+		a.MetricsHandler = httpserver.MetricsHandler(a.Metrics)
+	}
 	return a, nil
+}
+
+// originHosts are the host patterns of origins (scheme://host[:port]), as
+// the websocket's origin check compares them.
+func originHosts(origins []string) []string {
+	var out []string
+	for _, o := range origins {
+		if u, err := url.Parse(o); err == nil && u.Host != "" {
+			out = append(out, u.Host)
+		}
+	}
+	return out
 }
 
 // DeliverLoop delivers every live log stream until ctx ends; with several

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
@@ -66,14 +67,28 @@ type Exporter struct {
 	ttl       time.Duration
 	retention time.Duration
 	batch     int
-	now       func() time.Time
+	minBatch  int
+	// batchDeadline bounds the time one batch may take to reach the client;
+	// slowBatch is the time past which the client counts as slow.
+	batchDeadline time.Duration
+	slowBatch     time.Duration
+	now           func() time.Time
 }
 
 // ExporterConfig configures an Exporter.
 type ExporterConfig struct {
 	TTL       time.Duration // lifetime of a URL (AUDITLOG_EXPORT_TTL)
 	Retention time.Duration // AUDITLOG_RETENTION
-	BatchSize int           // rows per keyset batch; 5000 when zero
+	BatchSize int           // most rows per keyset batch; 5000 when zero
+	// MinBatchSize is the fewest rows per batch, for the slowest clients;
+	// 100 when zero (or BatchSize, if that is smaller).
+	MinBatchSize int
+	// BatchDeadline is how long one batch may take to reach the client
+	// before the download is cut off; 60 s when zero.
+	BatchDeadline time.Duration
+	// SlowBatch is how long a batch may take before the next ones are made
+	// smaller; 1 s when zero.
+	SlowBatch time.Duration
 	Now       func() time.Time
 }
 
@@ -82,7 +97,18 @@ func NewExporter(store ExportStore, gate Gate, signer *URLSigner, cfg ExporterCo
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 5000
 	}
-	return &Exporter{store: store, gate: gate, signer: signer, ttl: cfg.TTL, retention: cfg.Retention, batch: cfg.BatchSize, now: cfg.Now}
+	if cfg.MinBatchSize <= 0 {
+		cfg.MinBatchSize = 100
+	}
+	if cfg.BatchDeadline <= 0 {
+		cfg.BatchDeadline = time.Minute
+	}
+	if cfg.SlowBatch <= 0 {
+		cfg.SlowBatch = time.Second
+	}
+	return &Exporter{store: store, gate: gate, signer: signer, ttl: cfg.TTL, retention: cfg.Retention,
+		batch: cfg.BatchSize, minBatch: min(cfg.MinBatchSize, cfg.BatchSize), batchDeadline: cfg.BatchDeadline,
+		slowBatch: cfg.SlowBatch, now: cfg.Now}
 }
 
 // Created is a new export and its signed URL.
@@ -181,11 +207,57 @@ func (x *Exporter) Open(ctx context.Context, id, expires, signature string) (Exp
 	return e, nil
 }
 
-// Write streams the export's file to w, newest event first, flushing after
-// every batch. Memory stays flat whatever the number of rows. It returns the
-// number of rows written.
-func (x *Exporter) Write(ctx context.Context, e Export, w io.Writer, flush func()) (int64, error) {
-	bw := bufio.NewWriterSize(w, 64<<10)
+// Output is where Write sends an export's file: the HTTP response, in the
+// server.
+type Output interface {
+	io.Writer
+	// Flush sends what was written so far on to the client.
+	Flush() error
+	// SetWriteDeadline bounds the time the writes until the next call may
+	// take; past it they fail.
+	SetWriteDeadline(t time.Time) error
+}
+
+// AdaptiveStreamer is implemented by a store whose StreamEvents can change
+// its batch size while it streams: size is asked before each batch is read.
+// Write uses it, when the store has it, to read smaller batches for a client
+// that reads slowly.
+type AdaptiveStreamer interface {
+	StreamEventsAdaptive(ctx context.Context, q Query, size func() int, fn func(*Row) error) error
+}
+
+// ErrDownloadExpired ends a download that was still streaming when its URL
+// expired.
+var ErrDownloadExpired = errors.New("the export URL expired while the file was being sent")
+
+// Write streams the export's file to out, newest event first, in batches,
+// flushing after every batch. Memory stays flat whatever the number of rows,
+// and a client that stops reading cannot hold it for long:
+//
+//   - each batch must reach the client within the batch deadline (a rolling
+//     write deadline, set again after every batch), or the writes fail and
+//     the download ends;
+//   - batches start small, grow while the client keeps up and shrink (down
+//     to MinBatchSize rows) when one took longer than SlowBatch to deliver,
+//     so a slow reader holds little in memory;
+//   - nothing is sent past the URL's expiry: the deadline never reaches
+//     beyond it, and the stream stops with ErrDownloadExpired once it has
+//     passed.
+//
+// It returns the number of rows written.
+func (x *Exporter) Write(ctx context.Context, e Export, out Output) (int64, error) {
+	sizer := newBatchSizer(x.minBatch, x.batch)
+	deadline := func() error {
+		left := e.ExpiresAt.Sub(x.now())
+		if left <= 0 {
+			return ErrDownloadExpired
+		}
+		return out.SetWriteDeadline(time.Now().Add(min(x.batchDeadline, left)))
+	}
+	if err := deadline(); err != nil {
+		return 0, err
+	}
+	bw := bufio.NewWriterSize(out, 64<<10)
 	enc := NewEncoder(e.Format, bw)
 	if err := enc.Begin(); err != nil {
 		return 0, err
@@ -195,30 +267,81 @@ func (x *Exporter) Write(ctx context.Context, e Export, w io.Writer, flush func(
 		Filter:      e.Filter.Window(x.now().Add(-x.retention)),
 		From:        &Bound{Position: e.Snapshot},
 		Descending:  true,
-		Limit:       x.batch,
+		Limit:       sizer.size(),
+	}
+	// deliver sends the batch on and times it; the next batch's deadline
+	// starts after it.
+	batchStart := time.Now()
+	deliver := func() error {
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		if err := out.Flush(); err != nil {
+			return err
+		}
+		now := time.Now()
+		sizer.delivered(now.Sub(batchStart), x.slowBatch)
+		batchStart = now
+		return deadline()
 	}
 	var n int64
-	err := x.store.StreamEvents(ctx, q, func(r *Row) error {
-		n++
-		if n%int64(x.batch) == 0 {
-			if err := bw.Flush(); err != nil {
+	inBatch := 0
+	row := func(r *Row) error {
+		if inBatch >= sizer.size() {
+			if err := deliver(); err != nil {
 				return err
 			}
-			flush()
+			inBatch = 0
 		}
+		n++
+		inBatch++
 		return enc.Row(r)
-	})
+	}
+	var err error
+	if as, ok := x.store.(AdaptiveStreamer); ok {
+		err = as.StreamEventsAdaptive(ctx, q, sizer.size, row)
+	} else {
+		err = x.store.StreamEvents(ctx, q, row)
+	}
 	if err != nil {
 		return n, err
 	}
 	if err := enc.End(); err != nil {
 		return n, err
 	}
-	if err := bw.Flush(); err != nil {
-		return n, err
+	return n, deliver()
+}
+
+// batchSizer picks the size of the next batch of a download: it starts at
+// a tenth of the largest, doubles after a batch that reached the client
+// quickly, and quarters after a slow one, between lo and hi rows.
+type batchSizer struct {
+	lo, hi int
+	cur    atomic.Int64
+}
+
+func newBatchSizer(lo, hi int) *batchSizer {
+	lo = max(1, min(lo, hi))
+	b := &batchSizer{lo: lo, hi: hi}
+	b.cur.Store(int64(max(lo, hi/10)))
+	return b
+}
+
+// size is the size of the next batch (asked by the store's reader, which
+// runs beside the writer).
+func (b *batchSizer) size() int { return int(b.cur.Load()) }
+
+// delivered adapts the size to how long the last batch took to reach the
+// client.
+func (b *batchSizer) delivered(took, slow time.Duration) {
+	cur := b.size()
+	switch {
+	case took > slow:
+		cur = max(b.lo, cur/4)
+	case took < slow/10:
+		cur = min(b.hi, cur*2)
 	}
-	flush()
-	return n, nil
+	b.cur.Store(int64(cur))
 }
 
 // MarshalFilter and UnmarshalFilter store a filter with its export.

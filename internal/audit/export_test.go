@@ -227,17 +227,27 @@ func TestExporterRecordsWhatTheURLNeeds(t *testing.T) {
 	}
 }
 
-// xWriter is a client: it collects the file, optionally slowly.
+// xWriter is a client: it collects the file, optionally slowly. It is an
+// audit.Output: it counts flushes and remembers the write deadlines set.
 type xWriter struct {
-	delay  time.Duration
-	buf    strings.Builder
-	writes int
+	delay     time.Duration
+	buf       strings.Builder
+	writes    int
+	flushes   int
+	deadlines []time.Time
 }
 
 func (w *xWriter) Write(p []byte) (int, error) {
 	time.Sleep(w.delay)
 	w.writes++
 	return w.buf.Write(p)
+}
+
+func (w *xWriter) Flush() error { w.flushes++; return nil }
+
+func (w *xWriter) SetWriteDeadline(t time.Time) error {
+	w.deadlines = append(w.deadlines, t)
+	return nil
 }
 
 // TestExporterWriteStreamsEveryBatch exports more events than one batch
@@ -269,9 +279,9 @@ func TestExporterWriteStreamsEveryBatch(t *testing.T) {
 				// Written after the request: not in the file.
 				e.clock.set(e.clock.now().Add(time.Second))
 				e.xAppend(t, e.clock.now(), 3, "later")
-				flushes := 0
 				var w xWriter
-				n, err := e.x.Write(ctx, created.Export, &w, func() { flushes++ })
+				n, err := e.x.Write(ctx, created.Export, &w)
+				flushes := w.flushes
 				if err != nil {
 					t.Fatalf("Write: %v", err)
 				}
@@ -319,7 +329,7 @@ func TestExporterWriteSurvivesASlowClient(t *testing.T) {
 			t.Fatal(err)
 		}
 		w := xWriter{delay: 350 * time.Millisecond}
-		n, err := e.x.Write(ctx, created.Export, &w, func() {})
+		n, err := e.x.Write(ctx, created.Export, &w)
 		if err != nil {
 			t.Fatalf("Write to a slow client: %v (after %d rows)", err, n)
 		}
@@ -381,7 +391,7 @@ func TestExporterSnapshotWaitsForWritersInFlight(t *testing.T) {
 			t.Fatal(err)
 		}
 		var w xWriter
-		if _, err := e.x.Write(ctx, created.Export, &w, func() {}); err != nil {
+		if _, err := e.x.Write(ctx, created.Export, &w); err != nil {
 			t.Fatal(err)
 		}
 		if err := <-committed; err != nil {
@@ -391,7 +401,7 @@ func TestExporterSnapshotWaitsForWritersInFlight(t *testing.T) {
 			t.Fatalf("the first download misses an event stamped before the export was requested:\n%s", w.buf.String())
 		}
 		var again xWriter
-		if _, err := e.x.Write(ctx, created.Export, &again, func() {}); err != nil {
+		if _, err := e.x.Write(ctx, created.Export, &again); err != nil {
 			t.Fatal(err)
 		}
 		if again.buf.String() != w.buf.String() {

@@ -82,6 +82,17 @@ type Config struct {
 	// renewals (AUDITLOG_LEASE_TTL): a dead replica's job moves to another
 	// within about 1.3 × LeaseTTL.
 	LeaseTTL time.Duration
+	// CORSOrigins are the exact origins allowed to call /graphql from a
+	// browser (AUDITLOG_CORS_ORIGINS).
+	CORSOrigins []string
+	// Playground serves the GraphQL Playground at / (AUDITLOG_PLAYGROUND).
+	Playground bool
+	// PlaygroundAssets is a folder holding GraphiQL's pinned release,
+	// served instead of the CDN (AUDITLOG_PLAYGROUND_ASSETS).
+	PlaygroundAssets string
+	// MetricsAddr is a listen address of its own for /metrics
+	// (AUDITLOG_METRICS_ADDR); empty: /metrics is on the main listener.
+	MetricsAddr string
 }
 
 // Defaults, as CONTRACT.md §2 gives them.
@@ -114,6 +125,13 @@ func Load(getenv func(string) string) (*Config, error) {
 		DBMaxOpenConns:          r.int("AUDITLOG_DB_MAX_OPEN_CONNS", 20, 1, 10_000),
 		DBQueryTimeout:          r.duration("AUDITLOG_DB_QUERY_TIMEOUT", 10*time.Second, 10*time.Millisecond, time.Hour),
 		ShutdownTimeout:         r.duration("AUDITLOG_SHUTDOWN_TIMEOUT", 30*time.Second, 0, time.Hour),
+		CORSOrigins:             r.origins("AUDITLOG_CORS_ORIGINS"),
+		Playground:              r.bool("AUDITLOG_PLAYGROUND", true),
+		PlaygroundAssets:        r.dir("AUDITLOG_PLAYGROUND_ASSETS"),
+		MetricsAddr:             r.str("AUDITLOG_METRICS_ADDR", ""),
+	}
+	if c.MetricsAddr != "" {
+		r.check("AUDITLOG_METRICS_ADDR", validAddr(c.MetricsAddr))
 	}
 	c.LeaseTTL = r.duration("AUDITLOG_LEASE_TTL", 15*time.Second, time.Second, 10*time.Minute)
 	r.check("AUDITLOG_ADDR", validAddr(c.Addr))
@@ -349,6 +367,38 @@ func readPublicKey(path string) (any, string, error) {
 		return k, "ES256", nil
 	}
 	return nil, "", fmt.Errorf("unsupported key type %T: use RSA (RS256) or EC P-256 (ES256)", key)
+}
+
+// origins reads a comma-separated list of exact origins: scheme and host
+// (and port), as a browser sends them in Origin; no paths, no wildcards.
+func (r *reader) origins(name string) []string {
+	var out []string
+	for _, part := range strings.Split(r.str(name, ""), ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		u, err := url.Parse(part)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Contains(part, "*") ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			r.fail(name, "%q is not an exact origin such as https://app.example.com (scheme, host and port only; no wildcards)", part)
+			continue
+		}
+		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
+	}
+	return out
+}
+
+// dir reads the path of a folder that must exist.
+func (r *reader) dir(name string) string {
+	v := r.str(name, "")
+	if v == "" {
+		return ""
+	}
+	if st, err := os.Stat(v); err != nil || !st.IsDir() {
+		r.fail(name, "%q is not a readable folder", v)
+	}
+	return v
 }
 
 func validAddr(addr string) error {

@@ -27,10 +27,25 @@ var (
 	erin  = auth.Principal{Subject: "demo-erin", Email: "erin@example.com", Name: "Erin Evans", EmailVerified: true}
 )
 
-// Result says what Seed made.
+// WorkspaceName is the name of the demo workspace.
+const WorkspaceName = "Acme Inc. (demo)"
+
+// Result says what Seed made, or found: the demo workspace as it is now
+// (a restart finds it with whatever plan it has since been given), and the
+// demo admin's role in it.
 type Result struct {
 	Created     bool
 	WorkspaceID string
+	Name        string
+	Plan        workspace.Plan
+	// AdminRole is the demo admin's role in the workspace now.
+	AdminRole role.Role
+}
+
+// CanReadLog reports whether the demo admin can read the workspace's audit
+// log now: an ADMIN of a BUSINESS workspace.
+func (r Result) CanReadLog() bool {
+	return r.AdminRole == role.Admin && r.Plan == workspace.PlanBusiness
 }
 
 // steppingClock starts in the past and moves forward as the script says.
@@ -46,15 +61,20 @@ type Store interface {
 	WithClock(now func() time.Time) workspace.Store
 }
 
-// Seed creates the demo workspace if the database has no workspace yet. It
-// returns the demo workspace of an earlier run otherwise, when it exists.
+// Seed creates the demo workspace if the demo admin has no workspace yet.
+// Otherwise (a restart) it finds the demo workspace of the earlier run: the
+// oldest of the admin's workspaces with the demo's name, or, if the admin
+// has left it, the oldest of their workspaces. WorkspacesOf sorts by name, so
+// the first of the list is not necessarily the demo's (the admin may have
+// created "Acme" since). Either way the Result says the workspace's name,
+// plan and the admin's role as they are now.
 func Seed(ctx context.Context, store Store, publicURL string, now time.Time) (Result, error) {
 	existing, err := store.WorkspacesOf(ctx, Admin.Subject, workspace.MaxWorkspacesPerUser)
 	if err != nil {
 		return Result{}, err
 	}
 	if len(existing) > 0 {
-		return Result{WorkspaceID: existing[0].ID}, nil
+		return describe(ctx, store, pickDemo(existing))
 	}
 	clk := &steppingClock{t: now.Add(-30 * 24 * time.Hour)}
 	svc := workspace.NewService(store.WithClock(clk.now), workspace.Options{PublicURL: publicURL, Now: clk.now})
@@ -63,7 +83,47 @@ func Seed(ctx context.Context, store Store, publicURL string, now time.Time) (Re
 	if s.err != nil {
 		return Result{}, fmt.Errorf("demo: %w", s.err)
 	}
-	return Result{Created: true, WorkspaceID: id}, nil
+	res, err := describe(ctx, store, workspace.Workspace{ID: id})
+	res.Created = true
+	return res, err
+}
+
+// pickDemo is the demo workspace among the admin's workspaces.
+func pickDemo(mws []workspace.MemberWorkspace) workspace.Workspace {
+	ws := make([]workspace.Workspace, len(mws))
+	for i, m := range mws {
+		ws[i] = m.Workspace
+	}
+	older := func(a, b workspace.Workspace) bool {
+		return a.CreatedAt.Before(b.CreatedAt) || (a.CreatedAt.Equal(b.CreatedAt) && a.ID < b.ID)
+	}
+	var demo, oldest *workspace.Workspace
+	for i := range ws {
+		w := &ws[i]
+		if oldest == nil || older(*w, *oldest) {
+			oldest = w
+		}
+		if w.Name == WorkspaceName && (demo == nil || older(*w, *demo)) {
+			demo = w
+		}
+	}
+	if demo != nil {
+		return *demo
+	}
+	return *oldest
+}
+
+// describe reads the workspace and the demo admin's role in it, now.
+func describe(ctx context.Context, store workspace.Store, w workspace.Workspace) (Result, error) {
+	ws, err := store.GetWorkspace(ctx, w.ID)
+	if err != nil {
+		return Result{}, err
+	}
+	m, err := store.GetMembership(ctx, ws.ID, Admin.Subject)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{WorkspaceID: ws.ID, Name: ws.Name, Plan: ws.Plan, AdminRole: m.Role}, nil
 }
 
 // script runs the demo's history, stopping at the first error.
@@ -102,7 +162,7 @@ func (s *script) run() string {
 	s.signIn(alice, bob, carol, dave, erin)
 	var ws workspace.Workspace
 	s.do(func() (err error) {
-		ws, err = s.svc.CreateWorkspace(s.as("203.0.113.10", firefox), &alice, "Acme Inc. (demo)")
+		ws, err = s.svc.CreateWorkspace(s.as("203.0.113.10", firefox), &alice, WorkspaceName)
 		return err
 	})
 	billing := auth.Principal{Subject: "billing", Scopes: []string{auth.ScopeBillingWrite}}

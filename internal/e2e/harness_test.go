@@ -34,6 +34,13 @@ type server struct {
 // newServer starts auditlogd on db with the given extra environment.
 func newServer(t testing.TB, db testenv.DB, env map[string]string) *server {
 	t.Helper()
+	return newServerWith(t, db, env, app.Options{})
+}
+
+// newServerWith is newServer with app options (the clock is always the
+// test's).
+func newServerWith(t testing.TB, db testenv.DB, env map[string]string, opts app.Options) *server {
+	t.Helper()
 	vars := map[string]string{
 		"AUDITLOG_DATABASE_URL":   db.URL,
 		"AUDITLOG_JWT_SECRET":     testSecret,
@@ -58,7 +65,8 @@ func newServer(t testing.TB, db testenv.DB, env map[string]string) *server {
 		t.Fatalf("config: %v", err)
 	}
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.New(context.Background(), cfg, log, app.Options{Now: s.clock.Now})
+	opts.Now = s.clock.Now
+	a, err := app.New(context.Background(), cfg, log, opts)
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}

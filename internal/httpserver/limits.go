@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
 	"github.com/auditlogd/auditlogd/internal/auth"
+	"github.com/auditlogd/auditlogd/internal/ratelimit"
 	"github.com/auditlogd/auditlogd/internal/reqinfo"
 )
 
@@ -20,28 +22,51 @@ type RateLimiter interface {
 	Allow(key string) (bool, time.Duration)
 }
 
-// rateKey is whom a request counts against: its user, or its client address
-// when it is anonymous.
-func rateKey(r *http.Request) string {
-	if p, ok := auth.PrincipalFrom(r.Context()); ok {
-		if p.APIKey != nil {
-			return "key:" + p.Subject
-		}
-		return "user:" + p.Subject
-	}
-	return "ip:" + reqinfo.From(r.Context()).IPAddress
+// anonymousKey is the bucket of a request without a (valid) token: its
+// client address, IPv6 addresses by their /64 (one host usually has a whole
+// /64 to pick addresses from), IPv4 addresses alone.
+func anonymousKey(r *http.Request) string {
+	return "ip:" + ratelimit.AddressKey(reqinfo.From(r.Context()).IPAddress)
 }
 
-// rateLimit answers 429 with Retry-After once a user (or anonymous address)
-// exceeds its rate.
+// limitAddress is the cheap per-address limit that runs before the body is
+// read or the token verified. A request without an Authorization header is
+// anonymous: it takes its token from the anonymous bucket of its address
+// here, and is not charged again. A request with one takes a token from
+// the address's bucket of AddressLimiter, which many users behind one
+// address share; its user is charged after the token is verified.
+func (s *server) limitAddress(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limiter, key := s.deps.RateLimiter, anonymousKey(r)
+		if r.Header.Get("Authorization") != "" {
+			limiter = s.deps.AddressLimiter
+		}
+		if limiter != nil {
+			if ok, wait := limiter.Allow(key); !ok {
+				s.tooMany(w, r, wait)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rateLimit answers 429 with Retry-After once a user exceeds its rate.
+// Anonymous requests were counted by limitAddress already.
 func (s *server) rateLimit(next http.Handler) http.Handler {
 	if s.deps.RateLimiter == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ok, wait := s.deps.RateLimiter.Allow(rateKey(r)); !ok {
-			s.tooMany(w, r, wait)
-			return
+		if p, ok := auth.PrincipalFrom(r.Context()); ok {
+			key := "user:" + p.Subject
+			if p.APIKey != nil {
+				key = "key:" + p.Subject // a key has its own allowance
+			}
+			if ok, wait := s.deps.RateLimiter.Allow(key); !ok {
+				s.tooMany(w, r, wait)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -111,9 +136,18 @@ type graphQLRequest struct {
 func (s *server) requireJSON(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "" {
-			// No transport upgrades (there are no subscriptions); gqlgen
-			// would answer without an error code.
-			s.fail(w, r, apperr.New(apperr.BadUserInput, "this endpoint does not upgrade connections; send plain HTTP requests"))
+			// Subscriptions (graphql-transport-ws) upgrade a GET; their
+			// token comes in connection_init. Any other upgrade is refused
+			// here, with a code (gqlgen would answer without one).
+			if isWebsocketUpgrade(r) {
+				if msg := websocketHandshakeProblem(r); msg != "" {
+					s.fail(w, r, apperr.New(apperr.BadUserInput, "%s", msg))
+					return
+				}
+				next.ServeHTTP(w, r)
+				return
+			}
+			s.fail(w, r, apperr.New(apperr.BadUserInput, "this endpoint upgrades only to a websocket (GET, Upgrade: websocket) for subscriptions"))
 			return
 		}
 		switch r.Method {
@@ -178,4 +212,37 @@ func trimSpace(b []byte) []byte {
 		b = b[1:]
 	}
 	return b
+}
+
+// isWebsocketUpgrade reports whether r asks to open a websocket.
+func isWebsocketUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// websocketHandshakeProblem says what is wrong with a websocket handshake
+// (RFC 6455 §4.2.1), so that a malformed one is answered with a code rather
+// than the websocket library's plain text; "" when it is well formed.
+func websocketHandshakeProblem(r *http.Request) string {
+	if !headerHasToken(r.Header, "Connection", "upgrade") {
+		return "a websocket handshake needs Connection: Upgrade"
+	}
+	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+		return "a websocket handshake needs Sec-WebSocket-Version: 13"
+	}
+	if r.Header.Get("Sec-WebSocket-Key") == "" {
+		return "a websocket handshake needs a Sec-WebSocket-Key"
+	}
+	return ""
+}
+
+// headerHasToken reports whether a comma-separated header holds token.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }

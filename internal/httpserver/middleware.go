@@ -185,7 +185,13 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		e = apperr.New(apperr.Internal, "internal error; quote request id %s when you report it", reqID)
 	}
 	s.metrics.CountError(string(e.Code))
-	w.Header().Set("Content-Type", "application/json")
+	if _, read := r.Body.(*bodyReader); !read && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		// Refused before its body was read: close the connection after the
+		// answer, rather than let net/http read (up to 256 KB of) the body
+		// first, which a client that never finishes it would hold forever.
+		w.Header().Set("Connection", "close")
+	}
+	w.Header().Set("Content-Type", errorMediaType(r))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(apperr.HTTPStatus(e))
 	_ = json.NewEncoder(w).Encode(gqlErrorBody{Errors: []gqlError{{Message: e.Message, Extensions: map[string]any{"code": string(e.Code)}}}})

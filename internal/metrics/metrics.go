@@ -16,7 +16,14 @@ import (
 
 // maxOperations bounds the distinct operation names kept as label values:
 // operation names come from clients, and an unbounded label is a memory leak.
+// The GraphQL handler passes names only of requests that authenticated and
+// validated (others come as fixed labels such as "rejected" or
+// "unauthenticated"); past this many names, the rest are counted as "other".
 const maxOperations = 200
+
+// fixedLabels are the labels the GraphQL handler uses for operations whose
+// names it does not pass on; they never take one of the maxOperations slots.
+var fixedLabels = []string{"other", "anonymous", "unauthenticated", "rejected"}
 
 var operationName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
@@ -30,6 +37,8 @@ type Metrics struct {
 	errors       *prometheus.CounterVec
 	pruned       prometheus.Counter
 	exportRows   *prometheus.CounterVec
+	downloads    prometheus.Gauge
+	refused      prometheus.Counter
 
 	mu    sync.Mutex
 	known map[string]bool
@@ -64,9 +73,18 @@ func New() *Metrics {
 		exportRows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "auditlogd_export_rows_total", Help: "Rows streamed by export downloads, by format.",
 		}, []string{"format"}),
+		downloads: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "auditlogd_export_downloads_running", Help: "Export downloads streaming now.",
+		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "auditlogd_export_downloads_refused_total", Help: "Export downloads refused because too many ran at once (per export, per client or in all).",
+		}),
 		known: map[string]bool{},
 	}
-	reg.MustRegister(m.httpRequests, m.httpLatency, m.operations, m.opLatency, m.errors, m.pruned, m.exportRows,
+	for _, l := range fixedLabels {
+		m.known[l] = true
+	}
+	reg.MustRegister(m.httpRequests, m.httpLatency, m.operations, m.opLatency, m.errors, m.pruned, m.exportRows, m.downloads, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -112,6 +130,16 @@ func (m *Metrics) AddExportRows(format string, n int64) {
 	m.exportRows.WithLabelValues(format).Add(float64(n))
 }
 
+// DownloadStarted and DownloadFinished count the export downloads running.
+func (m *Metrics) DownloadStarted() { m.downloads.Inc() }
+
+// DownloadFinished: see DownloadStarted.
+func (m *Metrics) DownloadFinished() { m.downloads.Dec() }
+
+// DownloadRefused counts a download refused for the limits on downloads at
+// once.
+func (m *Metrics) DownloadRefused() { m.refused.Inc() }
+
 func (m *Metrics) label(name string) string {
 	if !operationName.MatchString(name) {
 		return "other"
@@ -121,7 +149,7 @@ func (m *Metrics) label(name string) string {
 	if m.known[name] {
 		return name
 	}
-	if len(m.known) >= maxOperations {
+	if len(m.known) >= maxOperations+len(fixedLabels) {
 		return "other"
 	}
 	m.known[name] = true

@@ -4,6 +4,7 @@
 package ratelimit
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -122,4 +123,21 @@ func (l *Limiter) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.buckets)
+}
+
+// AddressKey is the bucket key of a client address: an IPv6 address by its
+// /64, since one host or household usually holds a whole /64 and could
+// otherwise take a fresh bucket for every request; an IPv4 address (or an
+// IPv4-mapped IPv6 one) by itself. Anything that is not an address is its
+// own key.
+func AddressKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a.WithZone(""), 64).Masked().String()
 }

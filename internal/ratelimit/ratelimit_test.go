@@ -238,3 +238,20 @@ func TestConcurrentAllowTakesExactlyTheBurst(t *testing.T) {
 		t.Errorf("%d granted, want exactly the burst of 25", granted.Load())
 	}
 }
+
+func TestAddressKey(t *testing.T) {
+	for addr, want := range map[string]string{
+		"203.0.113.7":            "203.0.113.7",
+		"::ffff:203.0.113.7":     "203.0.113.7",
+		"2001:db8:aa:bb:1:2:3:4": "2001:db8:aa:bb::/64",
+		"2001:db8:aa:bb::99":     "2001:db8:aa:bb::/64",
+		"2001:db8:aa:bc::1":      "2001:db8:aa:bc::/64",
+		"fe80::1%eth0":           "fe80::/64",
+		"":                       "",
+		"not-an-address":         "not-an-address",
+	} {
+		if got := AddressKey(addr); got != want {
+			t.Errorf("AddressKey(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}

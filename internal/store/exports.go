@@ -113,13 +113,22 @@ type batch struct {
 // through one batch, the next is read: the database and the encoder work at
 // the same time. Memory stays bounded by two batches.
 func (s *Events) StreamEvents(ctx context.Context, q audit.Query, fn func(*audit.Row) error) error {
+	return s.StreamEventsAdaptive(ctx, q, nil, fn)
+}
+
+var _ audit.AdaptiveStreamer = (*Events)(nil)
+
+// StreamEventsAdaptive is StreamEvents with a batch size that may change
+// while it streams: size (when not nil) is asked before each batch is read,
+// instead of using q.Limit.
+func (s *Events) StreamEventsAdaptive(ctx context.Context, q audit.Query, size func() int, fn func(*audit.Row) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	free := make(chan *batch, 2)
 	free <- &batch{buf: make([]byte, 0, 64<<10)}
 	free <- &batch{buf: make([]byte, 0, 64<<10)}
 	full := make(chan *batch, 1)
-	go s.readBatches(ctx, q, free, full)
+	go s.readBatches(ctx, q, size, free, full)
 
 	var row audit.Row
 	cols := [streamCols]*[]byte{&row.ID, &row.Action, &row.ActorID, &row.ActorEmail, &row.ActorType,
@@ -149,7 +158,7 @@ func (s *Events) StreamEvents(ctx context.Context, q audit.Query, fn func(*audit
 // readBatches reads q batch after batch into the buffers it takes from free
 // and hands them to full, until a batch is short, an error occurs (sent as
 // the last batch) or ctx ends. It closes full when it stops.
-func (s *Events) readBatches(ctx context.Context, q audit.Query, free <-chan *batch, full chan<- *batch) {
+func (s *Events) readBatches(ctx context.Context, q audit.Query, size func() int, free <-chan *batch, full chan<- *batch) {
 	defer close(full)
 	var (
 		raw  [streamCols]sql.RawBytes
@@ -172,6 +181,9 @@ func (s *Events) readBatches(ctx context.Context, q audit.Query, free <-chan *ba
 			return
 		}
 		b.buf, b.rows, b.err = b.buf[:0], b.rows[:0], nil
+		if size != nil {
+			q.Limit = max(1, size())
+		}
 		query, args := listQuery(s.c.db.dialect, q)
 		b.err = s.c.run(ctx, false, func(db *gorm.DB) error {
 			rows, err := db.Raw(query, args...).Rows()
