@@ -103,10 +103,15 @@ func TestSeedIsValidAndComplete(t *testing.T) {
 			}
 		}
 		if tdb.Dialect == "mysql" {
-			// The secondary indexes dropped for the load are back.
+			// The secondary indexes dropped for the load are back: one per
+			// filter, and the chain's unique (workspace_id, sequence).
 			if n := one(`SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics
-				WHERE table_schema = DATABASE() AND table_name = 'audit_events' AND index_name <> 'PRIMARY'`); n != 5 {
-				t.Errorf("%d secondary indexes on audit_events after seeding, want 5", n)
+				WHERE table_schema = DATABASE() AND table_name = 'audit_events' AND index_name <> 'PRIMARY'`); n != 6 {
+				t.Errorf("%d secondary indexes on audit_events after seeding, want 6", n)
+			}
+			if n := one(`SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE()
+				AND table_name = 'audit_events' AND index_name = 'audit_events_sequence' AND non_unique = 0`); n != 2 {
+				t.Errorf("audit_events_sequence is not unique on (workspace_id, sequence) after seeding")
 			}
 		}
 		// Every event id is a valid id.
