@@ -583,3 +583,50 @@ func TestChainAfterRetention(t *testing.T) {
 		}
 	})
 }
+
+// TestChainReadsHaveTheLogsAccess: auditLogHead and verifyAuditLog answer
+// whoever may read the workspace's log (its admins, its API keys) and
+// refuse everyone else with the code auditLog would give.
+func TestChainReadsHaveTheLogsAccess(t *testing.T) {
+	t.Parallel()
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		f := kSetup(t, db, nil)
+		teams := f.s.newWorkspace(t, f.admin, "TEAMS")
+		for _, q := range []struct{ name, query string }{
+			{"auditLogHead", `query($w: ID!) { auditLogHead(workspaceId: $w) { sequence } }`},
+			{"verifyAuditLog", `query($w: ID!) { verifyAuditLog(workspaceId: $w) { ok } }`},
+		} {
+			for _, tc := range []struct {
+				name  string
+				token string
+				ws    string
+				code  string // "" for allowed
+			}{
+				{"admin-reads", f.admin.token, f.ws, ""},
+				{"api-key-of-the-workspace-reads", f.key.Token, f.ws, ""},
+				{"anonymous-is-unauthenticated", "", f.ws, "UNAUTHENTICATED"},
+				{"member-is-forbidden", f.member.token, f.ws, "FORBIDDEN"},
+				{"admin-of-another-workspace-is-forbidden", f.two.token, f.ws, "FORBIDDEN"},
+				{"api-key-on-another-workspace-is-forbidden", f.key.Token, f.other, "FORBIDDEN"},
+				{"unknown-workspace-is-forbidden", f.admin.token, "01JNOSUCHWORKSPACE00000000", "FORBIDDEN"},
+				{"teams-plan-needs-business", f.admin.token, teams, "BUSINESS_PLAN_REQUIRED"},
+			} {
+				t.Run(q.name+"/"+tc.name, func(t *testing.T) {
+					vars := map[string]any{"w": tc.ws}
+					if tc.code == "" {
+						r := f.s.ok(t, tc.token, q.query, vars)
+						if strings.Contains(string(r.Data), "null") {
+							t.Errorf("allowed, but the answer is %s", r.Data)
+						}
+						return
+					}
+					r := f.s.fails(t, tc.token, q.query, vars, tc.code)
+					if !strings.Contains(string(r.Data), `"`+q.name+`":null`) {
+						t.Errorf("refused, but the data is %s", r.Data)
+					}
+				})
+			}
+		}
+	})
+}
