@@ -349,6 +349,26 @@ func TestChainTamperingShowsWhereAndHow(t *testing.T) {
 				cExec(t, s, "UPDATE audit_events SET sequence = 3 WHERE workspace_id = ? AND sequence = 4", h.ws)
 				cExec(t, s, "UPDATE audit_events SET sequence = 4 WHERE workspace_id = ? AND sequence = 100", h.ws)
 			}, []string{"CHAIN_BROKEN@3", "HASH_MISMATCH@3", "CHAIN_BROKEN@4", "HASH_MISMATCH@4", "CHAIN_BROKEN@5"}},
+			{"event-appended-after-the-head", func(t testing.TB, h cHistory) {
+				// A forged event chained properly after the newest one, its
+				// hash recomputed, but the head the row keeps left alone.
+				e, _, _ := cAuditEvent(t, h.ws, h.chain[4])
+				e.ID = h.chain[5].ID[:25] + map[bool]string{true: "0", false: "1"}[h.chain[5].ID[25] != '0']
+				e.OccurredAt = e.OccurredAt.Add(time.Millisecond)
+				prev, err := integrity.ParseHash(h.chain[5].Hash)
+				if err != nil {
+					t.Fatal(err)
+				}
+				hash, err := integrity.EventHash(&e, 7, prev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cExec(t, s, `INSERT INTO audit_events (workspace_id, occurred_at, id, action, actor_id, actor_email, actor_type,
+					target_type, target_id, target_label, ip_address, user_agent, request_id, role, sequence, prev_hash, hash)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 7, ?, ?)`, h.ws, e.OccurredAt.UnixMilli(), e.ID, string(e.Action),
+					e.Actor.ID, *e.Actor.Email, string(e.Actor.Type), string(e.Target.Type), e.Target.ID, e.Target.Label,
+					*e.IPAddress, *e.UserAgent, *e.RequestID, string(*e.Role), prev[:], hash[:])
+			}, []string{"HEAD_MISMATCH@6"}},
 			{"newest-deleted-head-kept", func(t testing.TB, h cHistory) {
 				cExec(t, s, "DELETE FROM audit_events WHERE workspace_id = ? AND sequence = 6", h.ws)
 			}, []string{"HEAD_MISMATCH@6"}},
