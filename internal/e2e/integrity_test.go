@@ -469,8 +469,10 @@ func problemKinds(r integrity.Result) []string {
 }
 
 // TestChainOfConcurrentWriters: sixteen admins write to one workspace at
-// once through real HTTP mutations; the chain has no gap and no repeat,
-// holds every event, verifies, and its times never go back.
+// once through real HTTP mutations while the owner exports the log; the
+// chain has no gap and no repeat, holds every event, verifies, and its
+// times never go back; and every export, though its snapshot fell among the
+// writes, is complete up to its own signed head.
 func TestChainOfConcurrentWriters(t *testing.T) {
 	t.Parallel()
 	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
@@ -516,17 +518,48 @@ func TestChainOfConcurrentWriters(t *testing.T) {
 				}
 			}()
 		}
+		type export struct {
+			URL  string
+			Head json.RawMessage
+		}
+		var exports []export
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for range 4 {
+				var out struct{ ExportAuditLog export }
+				r := s.post(t, owner.token, `mutation($w: ID!) { exportAuditLog(input: {workspaceId: $w, format: JSON}) { url head { `+cHeadFields+` } } }`,
+					map[string]any{"w": ws})
+				if r.Status != http.StatusOK || len(r.Errors) > 0 || json.Unmarshal(r.Data, &out) != nil {
+					errs <- fmt.Errorf("export: %s", r.Raw)
+					return
+				}
+				exports = append(exports, out.ExportAuditLog)
+			}
+		}()
 		close(start)
 		wg.Wait()
 		close(errs)
 		for err := range errs {
 			t.Error(err)
 		}
+		keys := cJWKS(t, s)
+		for i, ex := range exports {
+			head, err := integrity.ParseSignedHead(ex.Head)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := integrity.VerifyExport(strings.NewReader(xGet(t, ex.URL).Body), integrity.ExportOptions{Head: &head, Keys: keys})
+			if err != nil || !rep.Complete || deref64(rep.LastSequence) != fmt.Sprint(head.Sequence) {
+				t.Errorf("export %d (head at %d): %v, complete %v, problems %+v", i, head.Sequence, err, rep != nil && rep.Complete, rep)
+			}
+		}
 
 		chain := cChain(t, s, owner.token, ws)
 		n := len(chain)
-		if want := before + writers*6; n != want {
-			t.Errorf("%d events, want %d (%d before and 6 for each writer)", n, want, before)
+		if want := before + writers*6 + len(exports); n != want {
+			t.Errorf("%d events, want %d (%d before, 6 for each writer, one for each export)", n, want, before)
 		}
 		if got := xCount(t, s, "SELECT COUNT(*) FROM audit_events WHERE workspace_id = ?", ws); got != n {
 			t.Errorf("the database holds %d events of the workspace, the API shows %d", got, n)
