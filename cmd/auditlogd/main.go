@@ -5,6 +5,7 @@
 //	auditlogd token --sub ID --email ADDR ...   print a JWT signed with AUDITLOG_JWT_SECRET
 //	auditlogd prune                             apply the retention policy once and exit
 //	auditlogd seed --workspaces N --events M    fill the database for benchmarks
+//	auditlogd verify [--workspace ID]           check the workspaces' hash chains in the database
 //	auditlogd verify-export FILE --head H --keys K  check an export offline
 //
 // Configuration is by AUDITLOG_* environment variables; see README.md.
@@ -79,6 +80,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return prune(ctx, args, e, stdout, stderr)
 	case "seed":
 		return seedCmd(ctx, args, e, stdout, stderr)
+	case "verify":
+		return verifyCmd(ctx, args, e, stdout, stderr)
 	case "verify-export":
 		return verifyExportCmd(ctx, args, stdout, stderr)
 	case "help":
@@ -102,6 +105,8 @@ commands:
   prune     apply the retention policy (AUDITLOG_RETENTION) once and exit
   seed      fill the database with a realistic audit log for benchmarks
             --workspaces N --events M --admin-sub SUB --admin-email EMAIL [--workers 4] [--seed 1]
+  verify    recompute every workspace's hash chain from the database (or one: --workspace ID);
+            prints one JSON line per workspace, exit status 1 on any problem
   verify-export
             check an export file offline against its signed head and the published keys;
             prints one JSON line, exit status 1 on any problem

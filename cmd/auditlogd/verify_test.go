@@ -56,6 +56,27 @@ func vTampered(t *testing.T, name, old, new string) string {
 	return path
 }
 
+// vWithFlags writes the example CSV with the advisory flags column of
+// CONTRACT §14 after the chain's columns, every row flagged with flags: the
+// flags are not hashed, so the file verifies whatever they say.
+func vWithFlags(t *testing.T, flags string) string {
+	t.Helper()
+	b, err := os.ReadFile(vExample + "export.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\r\n"), "\r\n")
+	lines[0] += ",flags"
+	for i := 1; i < len(lines); i++ {
+		lines[i] += "," + flags
+	}
+	path := filepath.Join(t.TempDir(), "export.csv")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\r\n")+"\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func vProblems(out map[string]any) []string {
 	var ks []string
 	ps, _ := out["problems"].([]any)
@@ -106,8 +127,8 @@ func TestVerifyExportCommand(t *testing.T) {
 		{"edited-guarded-cell-in-csv", func(t *testing.T) []string {
 			return []string{vTampered(t, "export.csv", "leak=", "Leak="), "--head", head, "--keys", keys}
 		}, false, false, []string{"HASH_MISMATCH@4"}, ""},
-		{"edited-flags-are-not-hashed", func(t *testing.T) []string {
-			return []string{vTampered(t, "export.csv", ",ADMIN_GRANTED\r\n", ",\r\n"), "--head", head, "--keys", keys}
+		{"flags-column-is-not-hashed", func(t *testing.T) []string {
+			return []string{vWithFlags(t, "ADMIN_GRANTED;BURST"), "--head", head, "--keys", keys}
 		}, true, true, nil, ""},
 		{"deleted-row-in-json", func(t *testing.T) []string {
 			b, _ := os.ReadFile(vExample + "export.json")

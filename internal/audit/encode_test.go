@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +18,25 @@ import (
 	"github.com/auditlogd/auditlogd/internal/timefmt"
 )
 
-// xCSVHeader is the header row CONTRACT §7 fixes, spelled out here rather
-// than taken from the package, so that a change to it fails the tests.
-const xCSVHeader = "id,occurred_at,action,actor_id,actor_email,actor_type,target_type,target_id,target_label,previous_role,role,ip_address,user_agent,request_id"
+// xCSVHeader is the header row CONTRACT §7 and §9 fix — §7's fourteen
+// columns, then the hash chain's sequence, prev_hash and hash — spelled out
+// here rather than taken from the package, so that a change to it fails the
+// tests.
+const (
+	xCSVHeader7 = "id,occurred_at,action,actor_id,actor_email,actor_type,target_type,target_id,target_label,previous_role,role,ip_address,user_agent,request_id"
+	xCSVHeader  = xCSVHeader7 + ",sequence,prev_hash,hash"
+)
+
+// xCSVColumns is how many cells every CSV record has.
+const xCSVColumns = 17
+
+// xJSONKeys are the keys of a JSON export object in the order CONTRACT §7
+// and §9 give them, and the keys of its actor and target.
+const (
+	xJSONKeys       = "id,occurredAt,action,actor,target,previousRole,role,ipAddress,userAgent,requestId,sequence,prevHash,hash"
+	xJSONActorKeys  = "id,email,type"
+	xJSONTargetKeys = "type,id,label"
+)
 
 // xCols are a row's string columns in CSV order (occurred_at, the second
 // column, is the only one that is not a string). A nil pointer is NULL.
@@ -40,12 +58,31 @@ func xBytes(p *string) []byte {
 	return []byte(*p)
 }
 
-func xRow(ms int64, c xCols) *audit.Row {
+// xSeq is the sequence xRow gives a row.
+const xSeq = 7
+
+func xRow(ms int64, c xCols) *audit.Row { return xRowAt(ms, xSeq, c) }
+
+// xRowAt is a row at sequence seq, whose prevHash is 32 bytes of seq − 1
+// and hash 32 bytes of seq (the encoder writes what it is given; the chain
+// itself is package integrity's).
+func xRowAt(ms, seq int64, c xCols) *audit.Row {
 	return &audit.Row{OccurredAtMs: ms, ID: xBytes(c.ID), Action: xBytes(c.Action), ActorID: xBytes(c.ActorID),
 		ActorEmail: xBytes(c.ActorEmail), ActorType: xBytes(c.ActorType), TargetType: xBytes(c.TargetType),
 		TargetID: xBytes(c.TargetID), TargetLabel: xBytes(c.TargetLabel), PreviousRole: xBytes(c.PreviousRole),
-		Role: xBytes(c.Role), IPAddress: xBytes(c.IPAddress), UserAgent: xBytes(c.UserAgent), RequestID: xBytes(c.RequestID)}
+		Role: xBytes(c.Role), IPAddress: xBytes(c.IPAddress), UserAgent: xBytes(c.UserAgent), RequestID: xBytes(c.RequestID),
+		Sequence: seq, PrevHash: bytes.Repeat([]byte{byte(seq - 1)}, 32), Hash: bytes.Repeat([]byte{byte(seq)}, 32)}
 }
+
+// xChainCells are the sequence, prev_hash and hash of xRowAt(…, seq, …) as
+// text: the CSV's last three cells and the JSON's last three values.
+func xChainCells(seq int64) []string {
+	return []string{strconv.FormatInt(seq, 10), strings.Repeat(fmt.Sprintf("%02x", byte(seq-1)), 32),
+		strings.Repeat(fmt.Sprintf("%02x", byte(seq)), 32)}
+}
+
+// xChainCSV is ",sequence,prev_hash,hash" of xRowAt(…, seq, …).
+func xChainCSV(seq int64) string { return "," + strings.Join(xChainCells(seq), ",") }
 
 func xp(s string) *string { return &s }
 
@@ -89,18 +126,58 @@ func xEncode(t *testing.T, f audit.Format, rows ...*audit.Row) string {
 func TestCSVEncoderWritesTheHeaderAndCRLFRows(t *testing.T) {
 	t.Parallel()
 	noTarget := xCols{ID: xp("01HZY3J4QK2M6N8P0R2S4T6V8X"), Action: xp("MEMBER_ADDED"), ActorID: xp("svc"), ActorType: xp("SERVICE")}
-	got := xEncode(t, audit.CSV, xRow(xMs, xPlain()), xRow(xMs-1, noTarget))
+	got := xEncode(t, audit.CSV, xRowAt(xMs, 2, xPlain()), xRowAt(xMs-1, 1, noTarget))
 	want := xCSVHeader + "\r\n" +
-		"01HZY3J4QK2M6N8P0R2S4T6V8W," + xMsText + ",MEMBER_ROLE_UPDATED,user-1,ada@example.com,USER,USER,user-2,bob@example.com,MEMBER,ADMIN,192.0.2.7,Mozilla/5.0,req-1\r\n" +
-		"01HZY3J4QK2M6N8P0R2S4T6V8X,2024-01-02T03:04:05.005Z,MEMBER_ADDED,svc,,SERVICE,,,,,,,,\r\n"
+		"01HZY3J4QK2M6N8P0R2S4T6V8W," + xMsText + ",MEMBER_ROLE_UPDATED,user-1,ada@example.com,USER,USER,user-2,bob@example.com,MEMBER,ADMIN,192.0.2.7,Mozilla/5.0,req-1," +
+		"2,0101010101010101010101010101010101010101010101010101010101010101,0202020202020202020202020202020202020202020202020202020202020202\r\n" +
+		"01HZY3J4QK2M6N8P0R2S4T6V8X,2024-01-02T03:04:05.005Z,MEMBER_ADDED,svc,,SERVICE,,,,,,,,," +
+		"1,0000000000000000000000000000000000000000000000000000000000000000,0101010101010101010101010101010101010101010101010101010101010101\r\n"
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("CSV (-want +got):\n%s", diff)
 	}
 	if got := xEncode(t, audit.CSV); got != xCSVHeader+"\r\n" {
 		t.Errorf("CSV of no rows = %q, want the header row alone", got)
 	}
-	if audit.CSVHeader != xCSVHeader {
-		t.Errorf("CSVHeader = %q, want %q", audit.CSVHeader, xCSVHeader)
+	if audit.CSVHeader != xCSVHeader7 {
+		t.Errorf("CSVHeader = %q, want %q", audit.CSVHeader, xCSVHeader7)
+	}
+	if audit.CSVChainHeader != xCSVHeader {
+		t.Errorf("CSVChainHeader = %q, want %q", audit.CSVChainHeader, xCSVHeader)
+	}
+}
+
+// TestCSVEncoderWritesTheChainAsGiven shows the last three cells: the
+// sequence in plain decimal and both hashes as 64 lowercase hex digits.
+func TestCSVEncoderWritesTheChainAsGiven(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name           string
+		seq            int64
+		prev, hash     []byte
+		wantChainCells string
+	}{
+		{"first-event-has-zero-prev-hash", 1, make([]byte, 32), bytes.Repeat([]byte{0xab}, 32),
+			"1," + strings.Repeat("0", 64) + "," + strings.Repeat("ab", 32)},
+		{"hex-is-lower-case", 10, bytes.Repeat([]byte{0xfe}, 32), bytes.Repeat([]byte{0xdc}, 32),
+			"10," + strings.Repeat("fe", 32) + "," + strings.Repeat("dc", 32)},
+		{"largest-sequence-in-plain-digits", 1<<53 - 1, bytes.Repeat([]byte{0x01}, 32), bytes.Repeat([]byte{0x10}, 32),
+			"9007199254740991," + strings.Repeat("01", 32) + "," + strings.Repeat("10", 32)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := xRow(xMs, xPlain())
+			r.Sequence, r.PrevHash, r.Hash = tc.seq, tc.prev, tc.hash
+			out := xEncode(t, audit.CSV, r)
+			if !strings.HasSuffix(out, ",req-1,"+tc.wantChainCells+"\r\n") {
+				t.Errorf("want the row to end with request_id then %s, got:\n%s", tc.wantChainCells, out)
+			}
+			js := xEncode(t, audit.JSON, r)
+			cells := strings.Split(tc.wantChainCells, ",")
+			wantJSON := fmt.Sprintf(`,"requestId":"req-1","sequence":%s,"prevHash":"%s","hash":"%s"}`, cells[0], cells[1], cells[2])
+			if !strings.Contains(js, wantJSON) {
+				t.Errorf("want %s in the JSON:\n%s", wantJSON, js)
+			}
+		})
 	}
 }
 
@@ -155,7 +232,7 @@ func TestCSVEncoderCells(t *testing.T) {
 					}
 				}
 				got := strings.TrimPrefix(xEncode(t, audit.CSV, xRow(xMs, c)), xCSVHeader+"\r\n")
-				if diff := cmp.Diff(strings.Join(want, ",")+"\r\n", got); diff != "" {
+				if diff := cmp.Diff(strings.Join(want, ",")+xChainCSV(xSeq)+"\r\n", got); diff != "" {
 					t.Errorf("value %q in column %d (-want +got):\n%s", xDeref(tc.value), col, diff)
 				}
 			}
@@ -208,7 +285,7 @@ func TestCSVEncoderRoundTripsThroughEncodingCSV(t *testing.T) {
 		}
 		*c.ptrs()[i%13] = xp(h.value)
 		c.UserAgent = xp(h.value)
-		rows = append(rows, xRow(xMs+int64(i), c))
+		rows = append(rows, xRowAt(xMs+int64(i), int64(i+1), c))
 		rec := []string{}
 		for j, p := range c.ptrs() {
 			if j == 1 {
@@ -223,10 +300,10 @@ func TestCSVEncoderRoundTripsThroughEncodingCSV(t *testing.T) {
 				rec = append(rec, **p)
 			}
 		}
-		want = append(want, rec)
+		want = append(want, append(rec, xChainCells(int64(i+1))...))
 	}
 	r := csv.NewReader(strings.NewReader(xEncode(t, audit.CSV, rows...)))
-	r.FieldsPerRecord = 14
+	r.FieldsPerRecord = xCSVColumns
 	got, err := r.ReadAll()
 	if err != nil {
 		t.Fatalf("encoding/csv cannot read the export: %v", err)
@@ -352,9 +429,12 @@ type xJSONEvent struct {
 	IPAddress    *string `json:"ipAddress"`
 	UserAgent    *string `json:"userAgent"`
 	RequestID    *string `json:"requestId"`
+	Sequence     int64   `json:"sequence"`
+	PrevHash     string  `json:"prevHash"`
+	Hash         string  `json:"hash"`
 }
 
-func xWantJSON(ms int64, c xCols) xJSONEvent {
+func xWantJSON(ms, seq int64, c xCols) xJSONEvent {
 	var e xJSONEvent
 	e.ID, e.Action = *c.ID, *c.Action
 	e.OccurredAt = timefmt.Format(time.UnixMilli(ms))
@@ -367,7 +447,67 @@ func xWantJSON(ms int64, c xCols) xJSONEvent {
 		}{*c.TargetType, *c.TargetID, c.TargetLabel}
 	}
 	e.PreviousRole, e.Role, e.IPAddress, e.UserAgent, e.RequestID = c.PreviousRole, c.Role, c.IPAddress, c.UserAgent, c.RequestID
+	chain := xChainCells(seq)
+	e.Sequence, e.PrevHash, e.Hash = seq, chain[1], chain[2]
 	return e
+}
+
+// xObjectKeys returns the keys of each JSON object in the array out, in
+// the order they are written, and the keys of its actor and target objects
+// (target: "null" when it is null).
+func xObjectKeys(t *testing.T, out string) (keys, actor, target []string) {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(out))
+	var objectKeys func() []string
+	objectKeys = func() []string {
+		var ks []string
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := tok.(string)
+			ks = append(ks, k)
+			var v json.RawMessage
+			if k == "actor" || k == "target" {
+				tok, err := dec.Token()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tok == nil {
+					target = append(target, "null")
+					continue
+				}
+				nested := strings.Join(objectKeys(), ",")
+				if _, err := dec.Token(); err != nil { // }
+					t.Fatal(err)
+				}
+				if k == "actor" {
+					actor = append(actor, nested)
+				} else {
+					target = append(target, nested)
+				}
+				continue
+			}
+			if err := dec.Decode(&v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return ks
+	}
+	if _, err := dec.Token(); err != nil { // [
+		t.Fatal(err)
+	}
+	for dec.More() {
+		if _, err := dec.Token(); err != nil { // {
+			t.Fatal(err)
+		}
+		keys = append(keys, strings.Join(objectKeys(), ","))
+		if _, err := dec.Token(); err != nil { // }
+			t.Fatal(err)
+		}
+	}
+	return keys, actor, target
 }
 
 // xDecodeStrict decodes a JSON export, refusing unknown keys, and checks that
@@ -390,9 +530,19 @@ func xDecodeStrict(t *testing.T, out string) []xJSONEvent {
 		slices.Sort(ks)
 		return strings.Join(ks, ",")
 	}
+	ordered, actors, targets := xObjectKeys(t, out)
 	for i, m := range raw {
-		if got, want := keys(m), "action,actor,id,ipAddress,occurredAt,previousRole,requestId,role,target,userAgent"; got != want {
+		if got, want := keys(m), "action,actor,hash,id,ipAddress,occurredAt,prevHash,previousRole,requestId,role,sequence,target,userAgent"; got != want {
 			t.Errorf("object %d has keys %s, want %s", i, got, want)
+		}
+		if ordered[i] != xJSONKeys {
+			t.Errorf("object %d has its keys in the order %s, want %s", i, ordered[i], xJSONKeys)
+		}
+		if actors[i] != xJSONActorKeys {
+			t.Errorf("object %d actor has its keys in the order %s, want %s", i, actors[i], xJSONActorKeys)
+		}
+		if targets[i] != "null" && targets[i] != xJSONTargetKeys {
+			t.Errorf("object %d target has its keys in the order %s, want null or %s", i, targets[i], xJSONTargetKeys)
 		}
 		var actor map[string]json.RawMessage
 		if err := json.Unmarshal(m["actor"], &actor); err != nil || keys(actor) != "email,id,type" {
@@ -450,8 +600,9 @@ func TestJSONEncoderWritesOneValidArray(t *testing.T) {
 			var rows []*audit.Row
 			want := []xJSONEvent{}
 			for i, c := range tc.rows {
-				rows = append(rows, xRow(xMs-int64(i), c))
-				want = append(want, xWantJSON(xMs-int64(i), c))
+				seq := int64(len(tc.rows) - i) // newest first, as exports are
+				rows = append(rows, xRowAt(xMs-int64(i), seq, c))
+				want = append(want, xWantJSON(xMs-int64(i), seq, c))
 			}
 			out := xEncode(t, audit.JSON, rows...)
 			if got := strings.TrimSpace(out); !strings.HasPrefix(got, "[") || !strings.HasSuffix(got, "]") {

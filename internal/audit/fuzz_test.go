@@ -199,7 +199,8 @@ func FuzzCSVCell(f *testing.F) {
 	f.Fuzz(func(t *testing.T, value []byte) {
 		v := slices.Clip(value)
 		row := &audit.Row{OccurredAtMs: 1_767_225_600_123, ID: v, Action: v, ActorID: v, ActorEmail: v, ActorType: v,
-			TargetType: v, TargetID: v, TargetLabel: v, PreviousRole: v, Role: v, IPAddress: v, UserAgent: v, RequestID: v}
+			TargetType: v, TargetID: v, TargetLabel: v, PreviousRole: v, Role: v, IPAddress: v, UserAgent: v, RequestID: v,
+			Sequence: 42, PrevHash: bytes.Repeat([]byte{0x0f}, 32), Hash: bytes.Repeat([]byte{0xf0}, 32)}
 		var buf bytes.Buffer
 		w := bufio.NewWriter(&buf)
 		enc := audit.NewEncoder(audit.CSV, w)
@@ -216,12 +217,13 @@ func FuzzCSVCell(f *testing.F) {
 			t.Fatal(err)
 		}
 		out := buf.String()
-		if !strings.HasPrefix(out, audit.CSVHeader+"\r\n") || !strings.HasSuffix(out, "\r\n") {
-			t.Fatalf("output %q does not start with the header or end with CRLF", out)
+		chain := ",42," + strings.Repeat("0f", 32) + "," + strings.Repeat("f0", 32) + "\r\n"
+		if !strings.HasPrefix(out, audit.CSVChainHeader+"\r\n") || !strings.HasSuffix(out, chain) {
+			t.Fatalf("output %q does not start with the header or end with the chain's cells and CRLF", out)
 		}
 		// RFC 4180: outside quotes, the row holds no CR or LF but its final
 		// CRLF (encoding/csv is lenient about bare CRs; spreadsheets are not).
-		data := strings.TrimSuffix(strings.TrimPrefix(out, audit.CSVHeader+"\r\n"), "\r\n")
+		data := strings.TrimSuffix(strings.TrimPrefix(out, audit.CSVChainHeader+"\r\n"), "\r\n")
 		quoted := false
 		for i := 0; i < len(data); i++ {
 			switch c := data[i]; {
@@ -245,11 +247,17 @@ func FuzzCSVCell(f *testing.F) {
 		// encoding/csv reads a quoted CRLF as LF; that is the reader's
 		// normalization, not the writer's doing.
 		want = strings.ReplaceAll(want, "\r\n", "\n")
+		if got := strings.Join(records[0], ","); got != audit.CSVChainHeader {
+			t.Fatalf("header %q", got)
+		}
 		for i, cell := range records[1] {
-			if i == 1 {
+			switch i {
+			case 1:
 				if cell != "2026-01-01T00:00:00.123Z" {
 					t.Fatalf("occurred_at %q", cell)
 				}
+				continue
+			case 14, 15, 16: // sequence, prev_hash, hash: checked above
 				continue
 			}
 			if cell != want {

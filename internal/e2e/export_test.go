@@ -28,8 +28,22 @@ import (
 // without an Authorization header. Its helpers (prefixed x) are shared with
 // retention_test.go.
 
-// xCSVHeader is the header row CONTRACT §7 fixes.
-const xCSVHeader = "id,occurred_at,action,actor_id,actor_email,actor_type,target_type,target_id,target_label,previous_role,role,ip_address,user_agent,request_id"
+// xCSVHeader is the header row CONTRACT §7 and §9 fix: §7's fourteen
+// columns, then the hash chain's sequence, prev_hash and hash.
+const xCSVHeader = "id,occurred_at,action,actor_id,actor_email,actor_type,target_type,target_id,target_label,previous_role,role,ip_address,user_agent,request_id" +
+	",sequence,prev_hash,hash"
+
+// xCSVColumns is the number of cells of every CSV record; the last three
+// are the chain's.
+const xCSVColumns = 17
+
+// xJSONKeys are a JSON export object's keys in the order CONTRACT §7 and §9
+// give them, and its actor's and target's.
+const (
+	xJSONKeys       = "id,occurredAt,action,actor,target,previousRole,role,ipAddress,userAgent,requestId,sequence,prevHash,hash"
+	xJSONActorKeys  = "id,email,type"
+	xJSONTargetKeys = "type,id,label"
+)
 
 // xUser makes a user whose token survives days of test-clock time.
 func xUser(t testing.TB, s *server, name string) user {
@@ -208,9 +222,10 @@ func xSpreadsheetSafe(p *string) string {
 }
 
 // xCSVRecords is the CSV file, as encoding/csv reads it, that the contract
-// demands for events as the API returns them.
+// demands for events as the API returns them, without the chain's cells
+// (xChainCells has those).
 func xCSVRecords(events []event) [][]string {
-	out := [][]string{strings.Split(xCSVHeader, ",")}
+	out := [][]string{strings.Split(xCSVHeader, ",")[:xCSVColumns-3]}
 	for _, e := range events {
 		var tt, tid, tl *string
 		if e.Target != nil {
@@ -225,7 +240,7 @@ func xCSVRecords(events []event) [][]string {
 	return out
 }
 
-// xParseCSV reads a CSV export with encoding/csv, strictly: 14 cells a row,
+// xParseCSV reads a CSV export with encoding/csv, strictly: 17 cells a row,
 // no lazy quotes. It also checks the header line byte for byte.
 func xParseCSV(t testing.TB, body string) [][]string {
 	t.Helper()
@@ -233,7 +248,7 @@ func xParseCSV(t testing.TB, body string) [][]string {
 		t.Errorf("CSV does not start with the header row and CRLF: %.200q", body)
 	}
 	r := csv.NewReader(strings.NewReader(body))
-	r.FieldsPerRecord = 14
+	r.FieldsPerRecord = xCSVColumns
 	recs, err := r.ReadAll()
 	if err != nil {
 		t.Fatalf("encoding/csv cannot read the export: %v\n%s", err, body)
@@ -241,9 +256,118 @@ func xParseCSV(t testing.TB, body string) [][]string {
 	return recs
 }
 
+// xChain is an event's place in its workspace's hash chain as an export
+// file writes it (CONTRACT §9).
+type xChain struct {
+	Sequence int64  `json:"sequence"`
+	PrevHash string `json:"prevHash"`
+	Hash     string `json:"hash"`
+}
+
+// xFileEvent is one object of a JSON export: the event as the API shows it,
+// and its chain.
+type xFileEvent struct {
+	event
+	xChain
+}
+
+var xHexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// xCheckChainCells checks the chain's columns of a file's rows (newest
+// first): each sequence a positive decimal without leading zeros, both
+// hashes 64 lowercase hex digits, sequences decreasing, 64 zeros before
+// sequence 1, and each row's prevHash the hash of the row before it in the
+// log whenever that row is in the file too.
+func xCheckChainCells(t testing.TB, rows []xChain) {
+	t.Helper()
+	for i, c := range rows {
+		if c.Sequence < 1 || !xHexHash.MatchString(c.PrevHash) || !xHexHash.MatchString(c.Hash) {
+			t.Errorf("row %d: chain cells %+v, want a sequence from 1 and two hashes of 64 lowercase hex digits", i+1, c)
+			continue
+		}
+		if c.Sequence == 1 && c.PrevHash != strings.Repeat("0", 64) {
+			t.Errorf("row %d: sequence 1 has prevHash %s, want 64 zeros", i+1, c.PrevHash)
+		}
+		if i == 0 {
+			continue
+		}
+		newer := rows[i-1]
+		if c.Sequence >= newer.Sequence {
+			t.Errorf("row %d: sequence %d after sequence %d: the file is newest first", i+1, c.Sequence, newer.Sequence)
+		}
+		if c.Sequence == newer.Sequence-1 && newer.PrevHash != c.Hash {
+			t.Errorf("row %d: sequence %d has prevHash %s, not the hash %s of sequence %d", i, newer.Sequence, newer.PrevHash, c.Hash, c.Sequence)
+		}
+	}
+}
+
+// xCSVChain is the chain's cells of CSV records (header excluded).
+func xCSVChain(t testing.TB, recs [][]string) []xChain {
+	t.Helper()
+	out := make([]xChain, 0, len(recs))
+	for i, rec := range recs {
+		cells := rec[xCSVColumns-3:]
+		seq, err := strconv.ParseInt(cells[0], 10, 64)
+		if err != nil || strconv.FormatInt(seq, 10) != cells[0] {
+			t.Errorf("row %d: sequence %q is not a decimal number", i+1, cells[0])
+		}
+		out = append(out, xChain{Sequence: seq, PrevHash: cells[1], Hash: cells[2]})
+	}
+	return out
+}
+
+// xJSONKeyOrder returns, for each object of the JSON export body, its keys
+// in the order written, and its actor's and target's ("null" for a null
+// target).
+func xJSONKeyOrder(t testing.TB, body string) (keys, actor, target []string) {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(body))
+	tok := func() json.Token {
+		t.Helper()
+		tk, err := dec.Token()
+		if err != nil {
+			t.Fatalf("the JSON export: %v", err)
+		}
+		return tk
+	}
+	var object func() []string
+	object = func() []string { // after its {, through its }
+		var ks []string
+		for dec.More() {
+			k := tok().(string)
+			ks = append(ks, k)
+			if k != "actor" && k != "target" {
+				var v json.RawMessage
+				if err := dec.Decode(&v); err != nil {
+					t.Fatalf("the JSON export: %v", err)
+				}
+				continue
+			}
+			nested := "null"
+			if tok() != nil {
+				nested = strings.Join(object(), ",")
+			}
+			if k == "actor" {
+				actor = append(actor, nested)
+			} else {
+				target = append(target, nested)
+			}
+		}
+		tok() // }
+		return ks
+	}
+	tok() // [
+	for dec.More() {
+		tok() // {
+		keys = append(keys, strings.Join(object(), ","))
+	}
+	return keys, actor, target
+}
+
 // xParseJSON reads a JSON export strictly: one array of objects with exactly
-// the keys of CONTRACT §7, nothing unknown, nothing after it.
-func xParseJSON(t testing.TB, body string) []event {
+// the keys of CONTRACT §7 and §9 in their order, nothing unknown, nothing
+// after it.
+func xParseJSON(t testing.TB, body string) []xFileEvent {
 	t.Helper()
 	var raw []map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(body), &raw); err != nil {
@@ -257,9 +381,14 @@ func xParseJSON(t testing.TB, body string) []event {
 		slices.Sort(ks)
 		return strings.Join(ks, ",")
 	}
+	ordered, actors, targets := xJSONKeyOrder(t, body)
 	for i, m := range raw {
-		if got, want := keys(m), "action,actor,id,ipAddress,occurredAt,previousRole,requestId,role,target,userAgent"; got != want {
+		if got, want := keys(m), "action,actor,hash,id,ipAddress,occurredAt,prevHash,previousRole,requestId,role,sequence,target,userAgent"; got != want {
 			t.Errorf("object %d has keys %s, want %s", i, got, want)
+		}
+		if ordered[i] != xJSONKeys || actors[i] != xJSONActorKeys || (targets[i] != "null" && targets[i] != xJSONTargetKeys) {
+			t.Errorf("object %d has keys in the order %s, actor %s, target %s; want %s, actor %s, target null or %s",
+				i, ordered[i], actors[i], targets[i], xJSONKeys, xJSONActorKeys, xJSONTargetKeys)
 		}
 		var actor map[string]json.RawMessage
 		if err := json.Unmarshal(m["actor"], &actor); err != nil || keys(actor) != "email,id,type" {
@@ -274,7 +403,7 @@ func xParseJSON(t testing.TB, body string) []event {
 	}
 	dec := json.NewDecoder(strings.NewReader(body))
 	dec.DisallowUnknownFields()
-	out := []event{}
+	out := []xFileEvent{}
 	if err := dec.Decode(&out); err != nil {
 		t.Fatalf("decode the JSON export: %v", err)
 	}
@@ -285,7 +414,8 @@ func xParseJSON(t testing.TB, body string) []event {
 }
 
 // xCheckFile checks that a downloaded file holds exactly want, in order, in
-// its format.
+// its format, and that its chain columns are well formed and linked where
+// rows are adjacent in sequence (the integrity tests verify them fully).
 func xCheckFile(t testing.TB, format string, f xFile, want []event) {
 	t.Helper()
 	if want == nil {
@@ -293,13 +423,26 @@ func xCheckFile(t testing.TB, format string, f xFile, want []event) {
 	}
 	switch format {
 	case "CSV":
-		if diff := cmp.Diff(xCSVRecords(want), xParseCSV(t, f.Body)); diff != "" {
+		recs := xParseCSV(t, f.Body)
+		got := make([][]string, len(recs))
+		for i, rec := range recs {
+			got[i] = rec[:xCSVColumns-3]
+		}
+		if diff := cmp.Diff(xCSVRecords(want), got); diff != "" {
 			t.Errorf("CSV export is not what auditLog returns (-want +got):\n%s", diff)
 		}
+		xCheckChainCells(t, xCSVChain(t, recs[1:]))
 	case "JSON":
-		if diff := cmp.Diff(want, xParseJSON(t, f.Body)); diff != "" {
+		rows := xParseJSON(t, f.Body)
+		got := make([]event, len(rows))
+		chain := make([]xChain, len(rows))
+		for i, r := range rows {
+			got[i], chain[i] = r.event, r.xChain
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("JSON export is not what auditLog returns (-want +got):\n%s", diff)
 		}
+		xCheckChainCells(t, chain)
 	default:
 		t.Fatalf("unknown format %q", format)
 	}
@@ -937,19 +1080,18 @@ func TestExportNeutralizesFormulasInCSV(t *testing.T) {
 			{"\t=1+2", "=1+2"}, // the server trims leading whitespace of headers
 			{`Mozilla/5.0 ("quoted", with commas)`, `Mozilla/5.0 ("quoted", with commas)`},
 		}
-		emails := []string{"=1+2@example.com", "+1@example.com", "-1@example.com", "=cmd|x@example.com", "-2,3@example.com", "+2@example.com"}
+		// Valid addresses (the canonical email rules refuse a comma, quoted or
+		// not) that start with a formula character.
+		emails := []string{"=1+2@example.com", "+1@example.com", "-1@example.com", "=cmd|x@example.com", "-2.3@example.com", "+2@example.com"}
 		for i, ua := range agents {
 			opts := []reqOpt{withHeader("User-Agent", ua.sent), withHeader("X-Request-Id", fmt.Sprintf("-%d", i+1))}
-			email := emails[i%len(emails)]
-			r := s.post(t, hostile.token, xInviteQuery, map[string]any{"w": ws, "k": "EMAIL", "e": email, "r": "MEMBER"}, opts...)
-			if r.code() == "BAD_USER_INPUT" {
-				t.Logf("the API refuses the email %q; the invite is made for another", email)
-				r = s.post(t, hostile.token, xInviteQuery, map[string]any{"w": ws, "k": "EMAIL", "e": fmt.Sprintf("-x%d@example.com", i), "r": "MEMBER"}, opts...)
-			}
-			if r.Status != 200 || len(r.Errors) > 0 {
-				t.Fatalf("createInviteLink: %s", r.Raw)
-			}
+			xDo(t, s, hostile.token, xInviteQuery, map[string]any{"w": ws, "k": "EMAIL", "e": emails[i%len(emails)], "r": "MEMBER"}, opts...)
 		}
+		// An API key's name is its events' target label, free text: a
+		// formula with commas and quotes.
+		keyName := `-2,3+cmd|' /C "calc"!A0`
+		xDo(t, s, hostile.token, `mutation($w: ID!, $n: String!) { createApiKey(input: {workspaceId: $w, name: $n}) { token } }`,
+			map[string]any{"w": ws, "n": keyName})
 		xDo(t, s, plus.token, xRoleQuery, map[string]any{"w": ws, "u": hostile.id, "r": "MEMBER"},
 			withHeader("User-Agent", "=2+5"), withHeader("X-Request-Id", "-role-change"))
 
@@ -992,12 +1134,16 @@ func TestExportNeutralizesFormulasInCSV(t *testing.T) {
 				}
 			}
 		}
-		// Byte for byte, the email is one quoted cell, its quotes doubled.
-		quoted := `"'` + strings.ReplaceAll(hostileEmail, `"`, `""`) + `"`
-		if !strings.Contains(csvFile.Body, ","+quoted+",") {
-			t.Errorf("the CSV does not hold the email as the cell %s:\n%s", quoted, csvFile.Body)
+		// Byte for byte, the actor's email and the key's name are each one
+		// quoted cell holding a comma, with the apostrophe inside the quotes
+		// and their quotes doubled.
+		for what, v := range map[string]string{"actor email": hostileEmail, "target label": keyName} {
+			quoted := `"'` + strings.ReplaceAll(v, `"`, `""`) + `"`
+			if !strings.Contains(csvFile.Body, ","+quoted+",") {
+				t.Errorf("the CSV does not hold the %s as the cell %s:\n%s", what, quoted, csvFile.Body)
+			}
 		}
-		for _, raw := range []string{`,"'=HYPERLINK(""http://evil"",""x"")",`, `,'-1,`, `,'=2+5,`, `,'@hostile-`} {
+		for _, raw := range []string{`,"'=HYPERLINK(""http://evil"",""x"")",`, `,'-1,`, `,'=2+5,`, `,'@hostile-`, `,'-2.3@example.com,`} {
 			if !strings.Contains(csvFile.Body, raw) {
 				t.Errorf("the CSV does not hold %s:\n%s", raw, csvFile.Body)
 			}

@@ -12,35 +12,34 @@ import (
 	"github.com/auditlogd/auditlogd/internal/integrity"
 )
 
-// exportFile writes rows (oldest first) as an export file, newest first, the
-// way the export will once it carries the chain: the audit package's own
-// encoder writes the §7 columns (so quoting, escaping and the formula guard
-// are production's), and the §9 columns and flags are appended to each row.
-// flags[i], when set, are row i's flags.
+// exportFile writes rows (oldest first) as an export file, newest first, as
+// the service does: the audit package's own encoder writes every byte, the
+// chain's columns included (audit.Row's Sequence, PrevHash and Hash), so
+// quoting, escaping, the formula guard and the framing are production's.
+//
+// flags, when not nil, adds the advisory flags column of CONTRACT §14
+// (flags[i] are row i's flags): the verifier must accept it and ignore it.
+// The encoder does not write flags yet, so for those files each row is the
+// encoder's and the column is appended to it.
 func exportFile(t testing.TB, f audit.Format, rows []link, flags map[int][]string) []byte {
 	t.Helper()
 	newest := slices.Clone(rows)
 	slices.Reverse(newest)
-	withFlags := flags != nil
+	if flags == nil {
+		return encodeRows(t, f, newest...)
+	}
 	var out bytes.Buffer
 	if f == audit.CSV {
-		out.WriteString(audit.CSVHeader + "," + integrity.CSVChainColumns)
-		if withFlags {
-			out.WriteString("," + integrity.CSVFlagsColumn)
-		}
-		out.WriteString("\r\n")
+		out.WriteString(audit.CSVChainHeader + "," + integrity.CSVFlagsColumn + "\r\n")
 	} else {
 		out.WriteString("[")
 	}
 	for i, l := range newest {
-		enc := encodeOne(t, f, &l.Event)
+		enc := encodeOne(t, f, l)
+		names := flags[len(rows)-1-i]
 		if f == audit.CSV {
 			out.Write(bytes.TrimSuffix(enc, []byte("\r\n")))
-			out.WriteString("," + strconv.FormatInt(l.Sequence, 10) + "," + l.PrevHash.String() + "," + l.Hash.String())
-			if withFlags {
-				out.WriteString("," + strings.Join(flags[len(rows)-1-i], ";"))
-			}
-			out.WriteString("\r\n")
+			out.WriteString("," + strings.Join(names, ";") + "\r\n")
 			continue
 		}
 		if i > 0 {
@@ -48,19 +47,14 @@ func exportFile(t testing.TB, f audit.Format, rows []link, flags map[int][]strin
 		}
 		out.WriteString("\n")
 		out.Write(bytes.TrimSuffix(enc, []byte("}")))
-		out.WriteString(`,"sequence":` + strconv.FormatInt(l.Sequence, 10) + `,"prevHash":"` + l.PrevHash.String() +
-			`","hash":"` + l.Hash.String() + `"`)
-		if withFlags {
-			out.WriteString(`,"flags":[`)
-			for j, fl := range flags[len(rows)-1-i] {
-				if j > 0 {
-					out.WriteString(",")
-				}
-				out.WriteString(strconv.Quote(fl))
+		out.WriteString(`,"flags":[`)
+		for j, fl := range names {
+			if j > 0 {
+				out.WriteString(",")
 			}
-			out.WriteString("]")
+			out.WriteString(strconv.Quote(fl))
 		}
-		out.WriteString("}")
+		out.WriteString("]}")
 	}
 	if f == audit.JSON {
 		if len(rows) > 0 {
@@ -71,9 +65,19 @@ func exportFile(t testing.TB, f audit.Format, rows []link, flags map[int][]strin
 	return out.Bytes()
 }
 
-// encodeOne is the audit encoder's bytes for one row: the CSV line with its
-// CRLF, or the JSON object (after the leading newline).
-func encodeOne(t testing.TB, f audit.Format, e *audit.Event) []byte {
+// linkRow is a chained event as the store's streaming reader hands it to
+// the export: its columns and its chain columns.
+func linkRow(l link) *audit.Row {
+	r := eventRow(&l.Event)
+	r.Sequence = l.Sequence
+	r.PrevHash = slices.Clone(l.PrevHash[:])
+	r.Hash = slices.Clone(l.Hash[:])
+	return r
+}
+
+// encodeRows is the whole file the audit encoder writes for rows, in the
+// order given.
+func encodeRows(t testing.TB, f audit.Format, rows ...link) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := bufio.NewWriter(&buf)
@@ -81,14 +85,27 @@ func encodeOne(t testing.TB, f audit.Format, e *audit.Event) []byte {
 	if err := enc.Begin(); err != nil {
 		t.Fatal(err)
 	}
-	if err := enc.Row(eventRow(e)); err != nil {
+	for _, l := range rows {
+		if err := enc.Row(linkRow(l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := enc.End(); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	return buf.Bytes()
+}
+
+// encodeOne is the audit encoder's bytes for one row: the CSV line with its
+// CRLF, or the JSON object.
+func encodeOne(t testing.TB, f audit.Format, l link) []byte {
+	t.Helper()
+	b := encodeRows(t, f, l)
 	if f == audit.CSV {
-		return bytes.TrimPrefix(buf.Bytes(), []byte(audit.CSVHeader+"\r\n"))
+		return bytes.TrimPrefix(b, []byte(audit.CSVChainHeader+"\r\n"))
 	}
-	return bytes.TrimPrefix(buf.Bytes(), []byte("[\n"))
+	return bytes.TrimSuffix(bytes.TrimPrefix(b, []byte("[\n")), []byte("\n]\n"))
 }

@@ -14,7 +14,8 @@ type Store interface {
 	// Head returns the chain head the workspace row keeps.
 	Head(ctx context.Context, workspaceID string) (audit.ChainHead, error)
 	// ScanChain reads the head and then, in the same snapshot, every
-	// retained event up to it, oldest first, as raw columns.
+	// retained event, oldest first by sequence, as raw columns (those beyond
+	// the head too: the verifier reports them).
 	ScanChain(ctx context.Context, workspaceID string, batch int, fn func(head audit.ChainHead, r *audit.Row) error) (audit.ChainHead, error)
 }
 

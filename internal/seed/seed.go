@@ -6,6 +6,7 @@
 package seed
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -17,7 +18,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/digest"
 	"github.com/auditlogd/auditlogd/internal/ids"
+	"github.com/auditlogd/auditlogd/internal/integrity"
 	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/workspace"
 )
@@ -28,7 +31,11 @@ type Store interface {
 	InsertWorkspaces(ctx context.Context, ws []workspace.Workspace) error
 	InsertMemberships(ctx context.Context, ms []workspace.Membership) error
 	InsertInvites(ctx context.Context, invs []workspace.Invite) error
+	// InsertEvents inserts events that carry their sequences and hashes as
+	// they are, in one transaction per call.
 	InsertEvents(ctx context.Context, events []audit.Event) error
+	// SetChainHead records a workspace's chain head once its events are in.
+	SetChainHead(ctx context.Context, workspaceID string, seq int64, hash digest.SHA256, at time.Time) error
 	// WithoutEventIndexes runs fn while the event table's secondary indexes
 	// are dropped (when that is safe), and rebuilds them after.
 	WithoutEventIndexes(ctx context.Context, fn func() error) error
@@ -206,8 +213,8 @@ func writeEntities(ctx context.Context, st Store, plans []*plan, admin workspace
 	return nil
 }
 
-// chunk is a slice of one workspace's events over a time range: the unit of
-// work of the insert workers.
+// chunk is a slice of one workspace's events over a time range, generated
+// from a random source of its own (so a chunk is the same whoever makes it).
 type chunk struct {
 	plan     *plan
 	from, to time.Time
@@ -215,47 +222,137 @@ type chunk struct {
 	seed     uint64
 }
 
+// chunks splits a workspace's events into chunks over consecutive time
+// ranges whose bounds are whole milliseconds, so that every event of a chunk
+// is stored before every event of the next.
+func chunks(p *plan, i int, o Options, start, end time.Time) []chunk {
+	k := max(1, p.events/(o.Batch*10))
+	span := (end.Sub(start) / time.Duration(k)).Truncate(time.Millisecond)
+	out := make([]chunk, k)
+	for j := range out {
+		n := p.events / k
+		if j == k-1 {
+			n = p.events - n*(k-1)
+		}
+		out[j] = chunk{plan: p, from: start.Add(span * time.Duration(j)), to: start.Add(span * time.Duration(j+1)), n: n,
+			seed: o.Seed ^ uint64(i)<<32 ^ uint64(j)}
+	}
+	return out
+}
+
+// chainHead is where a workspace's chain has got to.
+type chainHead struct {
+	seq  int64
+	hash digest.SHA256
+	at   time.Time
+}
+
+// writeEvents generates every workspace's events and inserts them with
+// their place in the workspace's hash chain (CONTRACT §9). The chain must
+// follow the log's order, (occurredAt, id), which parallel inserts cannot
+// give if the store chains each batch in commit order; so the seeder chains
+// itself: per workspace, one producer generates the chunks in time order and
+// hashes each event after the one before, and the batches it cuts go to
+// parallel insert workers, whose commit order no longer matters. Once every
+// batch is in, each workspace's head is recorded.
 func writeEvents(ctx context.Context, st Store, plans []*plan, o Options) error {
-	start := o.Now.Add(-o.Window).Add(time.Hour)
+	start := o.Now.Add(-o.Window).Add(time.Hour).Truncate(time.Millisecond)
 	end := o.Now.Add(-time.Minute)
-	var chunks []chunk
-	for i, p := range plans {
-		k := max(1, p.events/(o.Batch*10))
-		span := end.Sub(start) / time.Duration(k)
-		for j := 0; j < k; j++ {
-			n := p.events / k
-			if j == k-1 {
-				n = p.events - n*(k-1)
-			}
-			chunks = append(chunks, chunk{plan: p, from: start.Add(span * time.Duration(j)), to: start.Add(span * time.Duration(j+1)), n: n,
-				seed: o.Seed ^ uint64(i)<<32 ^ uint64(j)})
+	heads := make([]chainHead, len(plans))
+	batches := make(chan []audit.Event, o.Workers)
+	// Batches are recycled: at most a few per worker and producer exist.
+	free := make(chan []audit.Event, 3*o.Workers)
+	get := func() []audit.Event {
+		select {
+		case b := <-free:
+			return b[:0]
+		default:
+			return make([]audit.Event, 0, o.Batch)
 		}
 	}
-	work := make(chan chunk)
+
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		defer close(work)
-		for _, c := range chunks {
-			select {
-			case work <- c:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
+		defer close(batches)
+		producers, pctx := errgroup.WithContext(gctx)
+		producers.SetLimit(min(len(plans), o.Workers))
+		for i, p := range plans {
+			producers.Go(func() error {
+				h, err := chainWorkspace(pctx, chunks(p, i, o, start, end), o.Batch, get, batches)
+				heads[i] = h
+				return err
+			})
 		}
-		return nil
+		return producers.Wait()
 	})
-	for w := 0; w < o.Workers; w++ {
+	for range o.Workers {
 		g.Go(func() error {
-			buf := make([]audit.Event, 0, o.Batch)
-			for c := range work {
-				if err := writeChunk(gctx, st, c, o.Batch, buf); err != nil {
+			for b := range batches {
+				if err := st.InsertEvents(gctx, b); err != nil {
 					return err
+				}
+				select {
+				case free <- b:
+				default:
 				}
 			}
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i, p := range plans {
+		if h := heads[i]; h.seq > 0 {
+			if err := st.SetChainHead(ctx, p.ws.ID, h.seq, h.hash, h.at); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// chainWorkspace generates one workspace's chunks in order, chains their
+// events from sequence 1, and sends them out in batches of batch events. It
+// returns the head it reached.
+func chainWorkspace(ctx context.Context, cs []chunk, batch int, get func() []audit.Event, out chan<- []audit.Event) (chainHead, error) {
+	var (
+		h      integrity.Hasher
+		head   chainHead
+		events []audit.Event
+	)
+	send := func(b []audit.Event) error {
+		select {
+		case out <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	buf := get()
+	for _, c := range cs {
+		events = c.generate(events[:0])
+		for i := range events {
+			e := &events[i]
+			hash, err := h.Event(e, head.seq+1, head.hash)
+			if err != nil {
+				return head, err
+			}
+			e.Sequence, e.PrevHash, e.Hash = head.seq+1, head.hash, hash
+			head = chainHead{seq: e.Sequence, hash: hash, at: e.OccurredAt}
+			buf = append(buf, *e)
+			if len(buf) == batch {
+				if err := send(buf); err != nil {
+					return head, err
+				}
+				buf = get()
+			}
+		}
+	}
+	if len(buf) > 0 {
+		return head, send(buf)
+	}
+	return head, nil
 }
 
 var (
@@ -282,9 +379,10 @@ func pickAction(rng *rand.Rand) audit.Action {
 	return ActionMix[min(i, len(ActionMix)-1)].Action
 }
 
-// writeChunk generates a chunk's events in time order and inserts them in
-// batches.
-func writeChunk(ctx context.Context, st Store, c chunk, batch int, buf []audit.Event) error {
+// generate appends the chunk's events to dst in the log's order: by time,
+// then by id (ids made in the same millisecond by other producers may come
+// between, so their order is not left to the id generator).
+func (c chunk) generate(dst []audit.Event) []audit.Event {
 	rng := rand.New(rand.NewPCG(c.seed, 0xe7e7))
 	span := c.to.Sub(c.from)
 	times := make([]int64, c.n)
@@ -292,20 +390,13 @@ func writeChunk(ctx context.Context, st Store, c chunk, batch int, buf []audit.E
 		times[i] = c.from.Add(time.Duration(rng.Int64N(int64(span)))).UnixMilli()
 	}
 	slices.Sort(times)
-	buf = buf[:0]
 	for _, ms := range times {
-		buf = append(buf, makeEvent(rng, c.plan, time.UnixMilli(ms).UTC()))
-		if len(buf) == batch {
-			if err := st.InsertEvents(ctx, buf); err != nil {
-				return err
-			}
-			buf = buf[:0]
-		}
+		dst = append(dst, makeEvent(rng, c.plan, time.UnixMilli(ms).UTC()))
 	}
-	if len(buf) > 0 {
-		return st.InsertEvents(ctx, buf)
-	}
-	return nil
+	slices.SortStableFunc(dst, func(a, b audit.Event) int {
+		return cmp.Or(a.OccurredAt.Compare(b.OccurredAt), cmp.Compare(a.ID, b.ID))
+	})
+	return dst
 }
 
 func makeEvent(rng *rand.Rand, p *plan, at time.Time) audit.Event {

@@ -2,6 +2,7 @@ package seed_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/auditlogd/auditlogd/internal/ids"
+	"github.com/auditlogd/auditlogd/internal/integrity"
 	"github.com/auditlogd/auditlogd/internal/seed"
 	"github.com/auditlogd/auditlogd/internal/store"
 	"github.com/auditlogd/auditlogd/internal/testenv"
@@ -19,7 +21,8 @@ import (
 // TestSeedIsValidAndComplete seeds a small database and checks it from the
 // tables: the workspaces and event count it reports, the skew, the admin of
 // every workspace, events inside the window with the promised mix, every
-// actor and target real, and hourly counters that agree with the events.
+// actor and target real, hourly counters that agree with the events, and
+// every workspace's hash chain in time order, verifying.
 func TestSeedIsValidAndComplete(t *testing.T) {
 	testenv.ForEachDB(t, func(t *testing.T, tdb testenv.DB) {
 		ctx := context.Background()
@@ -34,7 +37,7 @@ func TestSeedIsValidAndComplete(t *testing.T) {
 		now := time.Now().UTC()
 		const workspaces, events = 6, 10000
 		res, err := seed.Run(ctx, db.Bulk(), seed.Options{Workspaces: workspaces, Events: events, AdminSub: "bench-admin",
-			AdminEmail: "bench@example.com", Window: 90 * 24 * time.Hour, Now: now, Workers: 2, Batch: 1000, Seed: 7})
+			AdminEmail: "bench@example.com", Window: 90 * 24 * time.Hour, Now: now, Workers: 2, Batch: 250, Seed: 7})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,10 +106,40 @@ func TestSeedIsValidAndComplete(t *testing.T) {
 			}
 		}
 		if tdb.Dialect == "mysql" {
-			// The secondary indexes dropped for the load are back.
+			// The secondary indexes dropped for the load are back: one per
+			// filter, and the chain's unique (workspace_id, sequence).
 			if n := one(`SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics
-				WHERE table_schema = DATABASE() AND table_name = 'audit_events' AND index_name <> 'PRIMARY'`); n != 5 {
-				t.Errorf("%d secondary indexes on audit_events after seeding, want 5", n)
+				WHERE table_schema = DATABASE() AND table_name = 'audit_events' AND index_name <> 'PRIMARY'`); n != 6 {
+				t.Errorf("%d secondary indexes on audit_events after seeding, want 6", n)
+			}
+			if n := one(`SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE()
+				AND table_name = 'audit_events' AND index_name = 'audit_events_sequence' AND non_unique = 0`); n != 2 {
+				t.Errorf("audit_events_sequence is not unique on (workspace_id, sequence) after seeding")
+			}
+		}
+		// Every workspace's events form its hash chain in the log's order
+		// (CONTRACT §9): sequences 1..N without a gap or a repeat, each the
+		// next in (occurred_at, id), every hash recomputing from the one
+		// before, up to the head its row keeps.
+		if n := one(`SELECT COUNT(*) FROM audit_events a JOIN audit_events b ON b.workspace_id = a.workspace_id AND b.sequence = a.sequence + 1
+			WHERE b.occurred_at < a.occurred_at OR (b.occurred_at = a.occurred_at AND b.id < a.id)`); n != 0 {
+			t.Errorf("%d events come before the event of the previous sequence in the log's order", n)
+		}
+		svc := integrity.NewService(db.Events(), nil, integrity.NewSigner(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))), nil)
+		for _, ws := range res.Workspaces {
+			n := int64(one("SELECT COUNT(*) FROM audit_events WHERE workspace_id = ?", ws))
+			if got := int64(one("SELECT COUNT(DISTINCT sequence) FROM audit_events WHERE workspace_id = ? AND sequence BETWEEN 1 AND ?", ws, n)); got != n {
+				t.Errorf("workspace %s: %d distinct sequences in 1..%d", ws, got, n)
+			}
+			if at, last := one("SELECT chain_at FROM workspaces WHERE id = ?", ws), one("SELECT MAX(occurred_at) FROM audit_events WHERE workspace_id = ?", ws); at != last {
+				t.Errorf("workspace %s: the head is at %d, the newest event at %d", ws, at, last)
+			}
+			v, err := svc.VerifyWorkspace(ctx, ws)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !v.OK || v.CheckedEvents != n || v.Head.Sequence != n || v.FirstSequence == nil || *v.FirstSequence != 1 {
+				t.Errorf("workspace %s: the chain of %d events does not verify: %+v", ws, n, v.Result)
 			}
 		}
 		// Every event id is a valid id.

@@ -104,7 +104,17 @@ func insertAll[R any](ctx context.Context, c conn, rows []R) error {
 // index is one secondary index as information_schema describes it.
 type index struct {
 	name    string
+	unique  bool
 	columns []string
+}
+
+// definition is the index as an ALTER TABLE clause that adds it back.
+func (ix index) definition() string {
+	kind := "INDEX"
+	if ix.unique {
+		kind = "UNIQUE INDEX"
+	}
+	return "ADD " + kind + " " + ix.name + " (" + strings.Join(ix.columns, ", ") + ")"
 }
 
 // WithoutEventIndexes runs fn with the secondary indexes of audit_events
@@ -113,7 +123,8 @@ type index struct {
 // outgrow the buffer pool). It only does so on MySQL and when the table is
 // empty; otherwise it just runs fn. The indexes are rebuilt even if fn fails.
 // The definitions come from the live schema, so they are put back exactly as
-// the migrations made them.
+// the migrations made them, unique ones (the chain's (workspace_id, sequence))
+// unique again.
 func (b *Bulk) WithoutEventIndexes(ctx context.Context, fn func() error) (err error) {
 	if b.c.db.dialect != MySQL {
 		return fn()
@@ -133,7 +144,7 @@ func (b *Bulk) WithoutEventIndexes(ctx context.Context, fn func() error) (err er
 	var drops, adds []string
 	for _, ix := range idx {
 		drops = append(drops, "DROP INDEX "+ix.name)
-		adds = append(adds, "ADD INDEX "+ix.name+" ("+strings.Join(ix.columns, ", ")+")")
+		adds = append(adds, ix.definition())
 	}
 	if err := db.Exec("ALTER TABLE audit_events " + strings.Join(drops, ", ")).Error; err != nil {
 		return err
@@ -151,14 +162,15 @@ func eventIndexes(db *gorm.DB) ([]index, error) {
 	var rows []struct {
 		IndexName  string
 		ColumnName string
+		NonUnique  int
 	}
-	err := db.Raw(`SELECT index_name AS index_name, column_name AS column_name FROM information_schema.statistics
+	err := db.Raw(`SELECT index_name AS index_name, column_name AS column_name, non_unique AS non_unique FROM information_schema.statistics
 		WHERE table_schema = DATABASE() AND table_name = 'audit_events' AND index_name <> 'PRIMARY'
 		ORDER BY index_name, seq_in_index`).Scan(&rows).Error
 	var out []index
 	for _, r := range rows {
 		if len(out) == 0 || out[len(out)-1].name != r.IndexName {
-			out = append(out, index{name: r.IndexName})
+			out = append(out, index{name: r.IndexName, unique: r.NonUnique == 0})
 		}
 		out[len(out)-1].columns = append(out[len(out)-1].columns, r.ColumnName)
 	}

@@ -134,11 +134,14 @@ func (s *Events) Head(ctx context.Context, workspaceID string) (audit.ChainHead,
 }
 
 // ScanChain reads a consistent snapshot of the workspace's chain: the head,
-// then every retained event with a sequence up to the head's, oldest first,
-// in keyset batches of batch rows, calling fn for each as raw columns (valid
-// during the call only). The snapshot is one read-only transaction, so
-// events appended or pruned meanwhile are neither seen half nor counted
-// twice.
+// then every retained event, oldest first by sequence, in keyset batches of
+// batch rows, calling fn for each as raw columns (valid during the call
+// only). The snapshot is one read-only transaction, so events appended or
+// pruned meanwhile are neither seen half nor counted twice; and since a
+// writer moves the head in the transaction that appends, an event with a
+// sequence beyond the head in the snapshot was put there behind the
+// service's back. It is handed to fn like the others, for the verifier to
+// report, rather than left out: the log shows it.
 func (s *Events) ScanChain(ctx context.Context, workspaceID string, batch int, fn func(head audit.ChainHead, r *audit.Row) error) (audit.ChainHead, error) {
 	var head audit.ChainHead
 	opts := &sql.TxOptions{ReadOnly: true}
@@ -158,8 +161,8 @@ func (s *Events) ScanChain(ctx context.Context, workspaceID string, batch int, f
 		)
 		after := int64(0)
 		for {
-			rows, err := tx.Raw("SELECT "+rawEventColumns+" FROM audit_events WHERE workspace_id = ? AND sequence > ? AND sequence <= ? ORDER BY sequence LIMIT ?",
-				workspaceID, after, head.Sequence, batch).Rows()
+			rows, err := tx.Raw("SELECT "+rawEventColumns+" FROM audit_events WHERE workspace_id = ? AND sequence > ? ORDER BY sequence LIMIT ?",
+				workspaceID, after, batch).Rows()
 			if err != nil {
 				return err
 			}
