@@ -1,6 +1,7 @@
 package store
 
 import (
+	"container/heap"
 	"context"
 	"database/sql"
 	"fmt"
@@ -134,14 +135,20 @@ func (s *Events) Head(ctx context.Context, workspaceID string) (audit.ChainHead,
 }
 
 // ScanChain reads a consistent snapshot of the workspace's chain: the head,
-// then every retained event, oldest first by sequence, in keyset batches of
-// batch rows, calling fn for each as raw columns (valid during the call
-// only). The snapshot is one read-only transaction, so events appended or
-// pruned meanwhile are neither seen half nor counted twice; and since a
-// writer moves the head in the transaction that appends, an event with a
-// sequence beyond the head in the snapshot was put there behind the
-// service's back. It is handed to fn like the others, for the verifier to
-// report, rather than left out: the log shows it.
+// then every retained event (those beyond the head too: a row appended
+// behind the head's back must be seen), in sequence order, calling fn for
+// each as raw columns (valid during the call only). The snapshot is one
+// read-only transaction, so events appended or pruned meanwhile are neither
+// seen half nor counted twice.
+//
+// The rows are read in the clustered primary key's order, (occurred_at, id),
+// which is the sequence's order for every event the service wrote (a
+// workspace's events are stamped after the newest one): a sequential scan,
+// where an index scan by sequence would fetch each row at random. Rows that
+// arrive out of sequence order (an edit behind the service's back) wait in a
+// bounded window and are handed on in order; the verifier reports what is
+// wrong with them. Reading runs in its own goroutine, a batch ahead of the
+// verifier.
 func (s *Events) ScanChain(ctx context.Context, workspaceID string, batch int, fn func(head audit.ChainHead, r *audit.Row) error) (audit.ChainHead, error) {
 	var head audit.ChainHead
 	opts := &sql.TxOptions{ReadOnly: true}
@@ -155,41 +162,181 @@ func (s *Events) ScanChain(ctx context.Context, workspaceID string, batch int, f
 		}
 		h := hs.head()
 		head = audit.ChainHead{Sequence: h.seq, Hash: h.hash, PrunedThrough: h.pruned}
-		var (
-			row audit.Row
-			sc  rawEventScan
-		)
-		after := int64(0)
-		for {
-			rows, err := tx.Raw("SELECT "+rawEventColumns+" FROM audit_events WHERE workspace_id = ? AND sequence > ? ORDER BY sequence LIMIT ?",
-				workspaceID, after, batch).Rows()
-			if err != nil {
-				return err
+		rctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		full := make(chan *chainBatch, 1)
+		free := make(chan *chainBatch, 2)
+		free <- &chainBatch{}
+		free <- &chainBatch{}
+		go readChainBatches(rctx, tx, workspaceID, batch, free, full)
+		w := reorderWindow{next: h.pruned + 1, fn: func(r *audit.Row) error { return fn(head, r) }}
+		for b := range full {
+			if b.err != nil {
+				return b.err
 			}
-			n := 0
-			for rows.Next() {
-				if err := rows.Scan(sc.dest()...); err != nil {
-					rows.Close()
-					return err
-				}
-				sc.fill(&row)
-				n++
-				after = row.Sequence
-				if err := fn(head, &row); err != nil {
-					rows.Close()
+			for i := range b.rows {
+				if err := w.add(&b.rows[i]); err != nil {
 					return err
 				}
 			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if n < batch {
-				return nil
-			}
+			free <- b
 		}
+		if err := rctx.Err(); err != nil && ctx.Err() != nil {
+			return err
+		}
+		return w.flush()
 	}, opts)
 	return head, translate(err)
+}
+
+// chainBatch is one batch of rows read in primary-key order: their bytes in
+// one buffer the rows point into.
+type chainBatch struct {
+	buf  []byte
+	rows []audit.Row
+	err  error
+}
+
+// readChainBatches reads a workspace's events in primary-key order, batch by
+// batch, into the buffers it takes from free, and hands them to full; it
+// closes full when it is done or fails (the error in the last batch).
+func readChainBatches(ctx context.Context, tx *gorm.DB, workspaceID string, size int, free <-chan *chainBatch, full chan<- *chainBatch) {
+	defer close(full)
+	var sc rawEventScan
+	var lastMs int64 = -1
+	lastID := ""
+	for {
+		var b *chainBatch
+		select {
+		case b = <-free:
+		case <-ctx.Done():
+			return
+		}
+		b.buf, b.rows, b.err = b.buf[:0], b.rows[:0], nil
+		rows, err := tx.WithContext(ctx).Raw("SELECT "+rawEventColumns+" FROM audit_events WHERE workspace_id = ? AND (occurred_at > ? OR (occurred_at = ? AND id > ?)) ORDER BY occurred_at, id LIMIT ?",
+			workspaceID, lastMs, lastMs, lastID, size).Rows()
+		if err == nil {
+			type span struct{ start, end int }
+			var spans [][15]span
+			for rows.Next() {
+				if err = rows.Scan(sc.dest()...); err != nil {
+					break
+				}
+				var sp [15]span
+				add := func(k int, v []byte) {
+					sp[k].start = -1
+					if v != nil {
+						sp[k].start = len(b.buf)
+						b.buf = append(b.buf, v...)
+						sp[k].end = len(b.buf)
+					}
+				}
+				for k, c := range sc.cols {
+					add(k, c)
+				}
+				add(13, sc.prevHash)
+				add(14, sc.hash)
+				spans = append(spans, sp)
+				b.rows = append(b.rows, audit.Row{OccurredAtMs: sc.ms, Sequence: sc.seq})
+			}
+			rows.Close()
+			if err == nil {
+				err = rows.Err()
+			}
+			// The buffer may have moved while it grew: point the rows in now.
+			for i := range b.rows {
+				cut := func(k int) []byte {
+					if spans[i][k].start < 0 {
+						return nil
+					}
+					return b.buf[spans[i][k].start:spans[i][k].end:spans[i][k].end]
+				}
+				r := &b.rows[i]
+				r.ID, r.Action, r.ActorID, r.ActorEmail, r.ActorType = cut(0), cut(1), cut(2), cut(3), cut(4)
+				r.TargetType, r.TargetID, r.TargetLabel, r.PreviousRole, r.Role = cut(5), cut(6), cut(7), cut(8), cut(9)
+				r.IPAddress, r.UserAgent, r.RequestID, r.PrevHash, r.Hash = cut(10), cut(11), cut(12), cut(13), cut(14)
+			}
+		}
+		b.err = err
+		n := len(b.rows)
+		if n > 0 {
+			lastMs, lastID = b.rows[n-1].OccurredAtMs, string(b.rows[n-1].ID)
+		}
+		select {
+		case full <- b:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil || n < size {
+			return
+		}
+	}
+}
+
+// reorderWindow hands rows on in sequence order. Rows that arrive in order
+// (all of them, for a chain the service wrote) pass straight through; others
+// wait, copied, in a bounded heap. When the heap is full, or at the end, the
+// lowest waiting sequence goes on even if some before it never came (a gap,
+// which the verifier reports).
+type reorderWindow struct {
+	next    int64 // the sequence expected next
+	waiting rowHeap
+	fn      func(*audit.Row) error
+}
+
+const reorderLimit = 10_000
+
+func (w *reorderWindow) add(r *audit.Row) error {
+	if r.Sequence == w.next && len(w.waiting) == 0 {
+		w.next++
+		return w.fn(r)
+	}
+	heap.Push(&w.waiting, copyRow(r))
+	for len(w.waiting) > 0 && (w.waiting[0].Sequence <= w.next || len(w.waiting) > reorderLimit) {
+		top := heap.Pop(&w.waiting).(*audit.Row)
+		if top.Sequence >= w.next {
+			w.next = top.Sequence + 1
+		}
+		if err := w.fn(top); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *reorderWindow) flush() error {
+	for len(w.waiting) > 0 {
+		if err := w.fn(heap.Pop(&w.waiting).(*audit.Row)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyRow copies a row out of its batch's buffer.
+func copyRow(r *audit.Row) *audit.Row {
+	c := *r
+	for _, f := range []*[]byte{&c.ID, &c.Action, &c.ActorID, &c.ActorEmail, &c.ActorType, &c.TargetType, &c.TargetID,
+		&c.TargetLabel, &c.PreviousRole, &c.Role, &c.IPAddress, &c.UserAgent, &c.RequestID, &c.PrevHash, &c.Hash} {
+		if *f != nil {
+			*f = append([]byte{}, *f...)
+		}
+	}
+	return &c
+}
+
+// rowHeap orders waiting rows by sequence.
+type rowHeap []*audit.Row
+
+func (h rowHeap) Len() int           { return len(h) }
+func (h rowHeap) Less(i, j int) bool { return h[i].Sequence < h[j].Sequence }
+func (h rowHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *rowHeap) Push(x any)        { *h = append(*h, x.(*audit.Row)) }
+func (h *rowHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // rawEventColumns are the columns of an event as raw bytes, in the order
@@ -212,10 +359,3 @@ func (s *rawEventScan) dest() []any {
 	return append(d, &s.seq, &s.prevHash, &s.hash)
 }
 
-func (s *rawEventScan) fill(r *audit.Row) {
-	r.ID, r.OccurredAtMs = s.cols[0], s.ms
-	r.Action, r.ActorID, r.ActorEmail, r.ActorType = s.cols[1], s.cols[2], s.cols[3], s.cols[4]
-	r.TargetType, r.TargetID, r.TargetLabel, r.PreviousRole, r.Role = s.cols[5], s.cols[6], s.cols[7], s.cols[8], s.cols[9]
-	r.IPAddress, r.UserAgent, r.RequestID = s.cols[10], s.cols[11], s.cols[12]
-	r.Sequence, r.PrevHash, r.Hash = s.seq, s.prevHash, s.hash
-}
