@@ -3,11 +3,17 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -254,6 +260,25 @@ func sCheckDelivered(t *testing.T, s *server, r *sReceiver, secret, ws string, f
 	}
 }
 
+// sSigningKeyFile writes a fresh Ed25519 signing key (PKCS #8 PEM) for
+// AUDITLOG_SIGNING_KEY.
+func sSigningKeyFile(t *testing.T) string {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "signing.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // sJWKS fetches the published signing keys.
 func sJWKS(t *testing.T, s *server) integrity.JWKS {
 	t.Helper()
@@ -408,7 +433,9 @@ func TestStreamRefusesPrivateTargets(t *testing.T) {
 func TestStreamTwoReplicasDeliverOnce(t *testing.T) {
 	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
 		t.Parallel()
-		env := map[string]string{"AUDITLOG_STREAM_ALLOW_PRIVATE": "true", "AUDITLOG_LEASE_TTL": "2s"}
+		// Replicas share the signing key, as they must (docs/SCALING.md).
+		env := map[string]string{"AUDITLOG_STREAM_ALLOW_PRIVATE": "true", "AUDITLOG_LEASE_TTL": "2s",
+			"AUDITLOG_SIGNING_KEY": sSigningKeyFile(t)}
 		a := newServer(t, db, env)
 		b := newServer(t, db, env)
 		a.sDeliver(t)
