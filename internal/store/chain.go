@@ -358,4 +358,3 @@ func (s *rawEventScan) dest() []any {
 	}
 	return append(d, &s.seq, &s.prevHash, &s.hash)
 }
-
