@@ -1295,7 +1295,7 @@ func newExecutionContext(
 
 var sources = []*ast.Source{
 	{Name: "../schema.graphqls", Input: `# auditlogd: a trustworthy audit log of who invited, added, removed and
-# re-roled whom in a workspace. CONTRACT.md §5 fixes the names below; fields
+# re-roled whom in a workspace. docs/API.md §5 fixes the names below; fields
 # may be added, none renamed or removed.
 
 "The viewer must be an ADMIN of the workspace the field concerns (its workspaceId argument, input.workspaceId, or the parent Workspace). Otherwise FORBIDDEN, also for a workspace that does not exist."
@@ -1444,7 +1444,7 @@ type AuditLogExport { id: ID! format: ExportFormat! url: String! expiresAt: Time
 type AuditActor { id: ID! email: String type: ActorType! }
 type AuditTarget { type: TargetType! id: ID! label: String }
 
-# Partner access (CONTRACT §10): an API key is a SERVICE principal of its one
+# Partner access (docs/API.md §10): an API key is a SERVICE principal of its one
 # workspace that can only read the log.
 
 "A key that lets a partner (a SIEM, a compliance tool) read one workspace's audit log without a user. Its token is shown once, when it is created."
@@ -1476,7 +1476,7 @@ extend type Mutation {
   revokeApiKey(workspaceId: ID!, id: ID!): RevokeApiKeyPayload! @admin
 }
 
-# Integrity (CONTRACT §9): each workspace's events form a hash chain that
+# Integrity (docs/API.md §9): each workspace's events form a hash chain that
 # anyone can check without trusting the database.
 
 extend type AuditEvent {
@@ -1514,7 +1514,7 @@ extend type AuditLogExport {
   head: AuditLogHead!
 }
 
-# Log streams and live events (CONTRACT §11): the log pushed to a partner's
+# Log streams and live events (docs/API.md §11): the log pushed to a partner's
 # endpoint as it happens, and to browsers over a subscription.
 
 enum LogStreamStatus { ACTIVE FAILING }

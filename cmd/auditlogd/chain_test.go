@@ -27,7 +27,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/testenv"
 )
 
-// The hash chain's commands on real data (CONTRACT §9): `auditlogd verify`
+// The hash chain's commands on real data (docs/API.md §9): `auditlogd verify`
 // over a database the services wrote, and `auditlogd verify-export` over
 // exports downloaded from a running server, with the head its API returned
 // and the keys it publishes. Helpers are prefixed c.

@@ -57,7 +57,7 @@ func vTampered(t *testing.T, name, old, new string) string {
 }
 
 // vWithFlags writes the example CSV with the advisory flags column of
-// CONTRACT §14 after the chain's columns, every row flagged with flags: the
+// docs/API.md §14 after the chain's columns, every row flagged with flags: the
 // flags are not hashed, so the file verifies whatever they say.
 func vWithFlags(t *testing.T, flags string) string {
 	t.Helper()

@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// Code is a public error code, exactly as CONTRACT.md §6 spells it.
+// Code is a public error code, exactly as docs/API.md §6 spells it.
 type Code string
 
 // The codes of the public contract that domain code may produce.

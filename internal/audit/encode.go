@@ -69,10 +69,10 @@ func NewEncoder(f Format, w *bufio.Writer) Encoder {
 }
 
 // CSVHeader is the header row of CSV exports before the hash chain's
-// columns (CONTRACT §7).
+// columns (docs/API.md §7).
 const CSVHeader = "id,occurred_at,action,actor_id,actor_email,actor_type,target_type,target_id,target_label,previous_role,role,ip_address,user_agent,request_id"
 
-// CSVChainHeader is CSVHeader with the hash chain's columns (CONTRACT §9),
+// CSVChainHeader is CSVHeader with the hash chain's columns (docs/API.md §9),
 // the header row exports write.
 const CSVChainHeader = CSVHeader + ",sequence,prev_hash,hash"
 
@@ -175,7 +175,7 @@ func (e *jsonEncoder) Row(r *Row) error {
 }
 
 // AppendJSONObject appends the JSON object of one event as exports write it
-// (CONTRACT §7 and §9): stream deliveries and live subscriptions carry the
+// (docs/API.md §7 and §9): stream deliveries and live subscriptions carry the
 // same objects.
 func AppendJSONObject(b []byte, r *Row) []byte {
 	b = append(b, "{\"id\":"...)

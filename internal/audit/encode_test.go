@@ -18,7 +18,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/timefmt"
 )
 
-// xCSVHeader is the header row CONTRACT §7 and §9 fix — §7's fourteen
+// xCSVHeader is the header row docs/API.md §7 and §9 fix — §7's fourteen
 // columns, then the hash chain's sequence, prev_hash and hash — spelled out
 // here rather than taken from the package, so that a change to it fails the
 // tests.
@@ -30,7 +30,7 @@ const (
 // xCSVColumns is how many cells every CSV record has.
 const xCSVColumns = 17
 
-// xJSONKeys are the keys of a JSON export object in the order CONTRACT §7
+// xJSONKeys are the keys of a JSON export object in the order docs/API.md §7
 // and §9 give them, and the keys of its actor and target.
 const (
 	xJSONKeys       = "id,occurredAt,action,actor,target,previousRole,role,ipAddress,userAgent,requestId,sequence,prevHash,hash"
@@ -409,7 +409,7 @@ func TestJSONEncoderEscapesStrings(t *testing.T) {
 	}
 }
 
-// xJSONEvent is an event as CONTRACT §7 says the JSON export writes it.
+// xJSONEvent is an event as docs/API.md §7 says the JSON export writes it.
 type xJSONEvent struct {
 	ID         string `json:"id"`
 	OccurredAt string `json:"occurredAt"`

@@ -18,7 +18,7 @@ import (
 // Action is what happened. The values are the GraphQL enum's names.
 type Action string
 
-// The audited actions (CONTRACT.md §5).
+// The audited actions (docs/API.md §5).
 const (
 	PublicInviteLinkCreated  Action = "PUBLIC_INVITE_LINK_CREATED"
 	PublicInviteLinkDeleted  Action = "PUBLIC_INVITE_LINK_DELETED"
@@ -108,7 +108,7 @@ type Event struct {
 	UserAgent    *string
 	RequestID    *string
 	// Sequence, PrevHash and Hash place the event in its workspace's hash
-	// chain (CONTRACT §9; package integrity). The store assigns them when it
+	// chain (docs/API.md §9; package integrity). The store assigns them when it
 	// appends the event, under the workspace's lock; Sequence is 0 until then.
 	Sequence int64
 	PrevHash digest.SHA256

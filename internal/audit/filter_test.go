@@ -209,6 +209,6 @@ func TestPageShape(t *testing.T) {
 func TestPageSizeConstants(t *testing.T) {
 	t.Parallel()
 	if DefaultPageSize != 50 || MaxPageSize != 100 {
-		t.Errorf("page sizes %d/%d, want 50/100 (CONTRACT §6)", DefaultPageSize, MaxPageSize)
+		t.Errorf("page sizes %d/%d, want 50/100 (docs/API.md §6)", DefaultPageSize, MaxPageSize)
 	}
 }

@@ -95,7 +95,7 @@ type Config struct {
 	MetricsAddr string
 }
 
-// Defaults, as CONTRACT.md §2 gives them.
+// Defaults, as docs/API.md §2 gives them.
 const (
 	DefaultAddr        = ":8080"
 	DefaultDatabaseURL = "sqlite://auditlog.db"

@@ -58,7 +58,7 @@ func TestLoadDefaults(t *testing.T) {
 		Issuer: c.JWT.Issuer, Audience: c.JWT.Audience, TrustedProxies: len(c.TrustedProxies),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("defaults (-CONTRACT §2 +got):\n%s", diff)
+		t.Errorf("defaults (-docs/API.md §2 +got):\n%s", diff)
 	}
 	if len(c.JWT.Secret) < 32 || len(c.ExportSecret) < 32 {
 		t.Errorf("generated secrets are %d and %d bytes, want at least 32", len(c.JWT.Secret), len(c.ExportSecret))

@@ -9,7 +9,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/testenv"
 )
 
-// This file checks CONTRACT §10, partner access: API keys of a workspace
+// This file checks docs/API.md §10, partner access: API keys of a workspace
 // that read its log and nothing else.
 
 const kCreateQuery = `mutation($w: ID!, $n: String!, $e: Time) { createApiKey(input: {workspaceId: $w, name: $n, expiresAt: $e}) {

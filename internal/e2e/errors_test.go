@@ -20,7 +20,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/timefmt"
 )
 
-// This file checks CONTRACT §4 and §6 "Errors": every code, when it is
+// This file checks docs/API.md §4 and §6 "Errors": every code, when it is
 // answered, and that a refused request changes nothing.
 
 // aErrFixture is the world the error cases run in.

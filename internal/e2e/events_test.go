@@ -19,7 +19,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/testenv"
 )
 
-// This file checks CONTRACT §6 "which events each mutation writes": every
+// This file checks docs/API.md §6 "which events each mutation writes": every
 // field of every event, where the client address and request id come from,
 // what invite tokens and URLs look like, and that events keep snapshots.
 // It also holds the helpers (prefixed with a) that the errors, tenancy and

@@ -23,12 +23,12 @@ import (
 	"github.com/auditlogd/auditlogd/internal/testenv"
 )
 
-// This file checks CONTRACT §7, the export: the exportAuditLog mutation, the
+// This file checks docs/API.md §7, the export: the exportAuditLog mutation, the
 // signed URL it returns and the file behind it, fetched as a browser would,
 // without an Authorization header. Its helpers (prefixed x) are shared with
 // retention_test.go.
 
-// xCSVHeader is the header row CONTRACT §7 and §9 fix: §7's fourteen
+// xCSVHeader is the header row docs/API.md §7 and §9 fix: §7's fourteen
 // columns, then the hash chain's sequence, prev_hash and hash.
 const xCSVHeader = "id,occurred_at,action,actor_id,actor_email,actor_type,target_type,target_id,target_label,previous_role,role,ip_address,user_agent,request_id" +
 	",sequence,prev_hash,hash"
@@ -37,7 +37,7 @@ const xCSVHeader = "id,occurred_at,action,actor_id,actor_email,actor_type,target
 // are the chain's.
 const xCSVColumns = 17
 
-// xJSONKeys are a JSON export object's keys in the order CONTRACT §7 and §9
+// xJSONKeys are a JSON export object's keys in the order docs/API.md §7 and §9
 // give them, and its actor's and target's.
 const (
 	xJSONKeys       = "id,occurredAt,action,actor,target,previousRole,role,ipAddress,userAgent,requestId,sequence,prevHash,hash"
@@ -257,7 +257,7 @@ func xParseCSV(t testing.TB, body string) [][]string {
 }
 
 // xChain is an event's place in its workspace's hash chain as an export
-// file writes it (CONTRACT §9).
+// file writes it (docs/API.md §9).
 type xChain struct {
 	Sequence int64  `json:"sequence"`
 	PrevHash string `json:"prevHash"`
@@ -365,7 +365,7 @@ func xJSONKeyOrder(t testing.TB, body string) (keys, actor, target []string) {
 }
 
 // xParseJSON reads a JSON export strictly: one array of objects with exactly
-// the keys of CONTRACT §7 and §9 in their order, nothing unknown, nothing
+// the keys of docs/API.md §7 and §9 in their order, nothing unknown, nothing
 // after it.
 func xParseJSON(t testing.TB, body string) []xFileEvent {
 	t.Helper()

@@ -19,7 +19,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/testenv"
 )
 
-// This file checks CONTRACT §9, the tamper-evident log, end to end: chains
+// This file checks docs/API.md §9, the tamper-evident log, end to end: chains
 // written by real HTTP mutations, verified through verifyAuditLog and
 // auditLogHead, tampered with through SQL behind the service's back, and
 // heads checked against the keys served at /.well-known/auditlog-keys.json.
@@ -285,7 +285,7 @@ func deref64(p *int64) string {
 
 // TestChainTamperingShowsWhereAndHow edits the database behind the
 // service's back, one way per case, each in a workspace of its own, and
-// checks that verifyAuditLog reports exactly the problem CONTRACT §9 names,
+// checks that verifyAuditLog reports exactly the problem docs/API.md §9 names,
 // at the sequence where it was made, and nothing else.
 func TestChainTamperingShowsWhereAndHow(t *testing.T) {
 	t.Parallel()

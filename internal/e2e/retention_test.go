@@ -23,7 +23,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/testenv"
 )
 
-// This file checks CONTRACT §8, retention: events older than
+// This file checks docs/API.md §8, retention: events older than
 // AUDITLOG_RETENTION are invisible at once, the prune job deletes them (and
 // expired export records) and loses nothing that writers add meanwhile.
 

@@ -25,7 +25,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/testenv"
 )
 
-// This file checks CONTRACT §11's log streams: a workspace's events pushed,
+// This file checks docs/API.md §11's log streams: a workspace's events pushed,
 // in sequence order, signed, at least once and without gaps, to a receiver
 // the test runs.
 

@@ -13,7 +13,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/testenv"
 )
 
-// This file checks CONTRACT §11's live events: the auditLogEvents
+// This file checks docs/API.md §11's live events: the auditLogEvents
 // subscription over graphql-transport-ws, spoken by a websocket client.
 
 // wsClient is one graphql-transport-ws connection.

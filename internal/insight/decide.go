@@ -9,7 +9,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/role"
 )
 
-// The action names flags depend on (CONTRACT §5). They are plain strings
+// The action names flags depend on (docs/API.md §5). They are plain strings
 // rather than audit.Action so that the audit package can depend on this
 // one (its events carry a Set) without a cycle; the names are fixed by the
 // contract, so they cannot drift.
@@ -25,7 +25,7 @@ const (
 	actionMemberRoleUpdated        = "MEMBER_ROLE_UPDATED"
 )
 
-// The BURST rule (CONTRACT §14): the actor's BurstThreshold-th or later
+// The BURST rule (docs/API.md §14): the actor's BurstThreshold-th or later
 // user-management event in the workspace within BurstWindow.
 const (
 	BurstThreshold = 10
@@ -33,7 +33,7 @@ const (
 )
 
 // UserManagementActions are the actions that count towards BURST, and the
-// only ones that can be flagged BURST: the nine of CONTRACT §5 that invite,
+// only ones that can be flagged BURST: the nine of docs/API.md §5 that invite,
 // admit, add, remove or re-role people, or create and delete the invites
 // that do. Reading the log (AUDIT_LOG_EXPORTED) is not managing users, nor
 // is configuring the workspace's integrations and settings (API keys, log
@@ -89,7 +89,7 @@ func PersonEmail(action, targetLabel, actorEmail string) string {
 // lock. Every field's zero value decides "no flag", so a forgotten field can
 // only hide a flag, never invent one.
 type Context struct {
-	// Action is the event's action, as CONTRACT §5 names it.
+	// Action is the event's action, as docs/API.md §5 names it.
 	Action string
 	// PersonEmail is the email of the person the event invites, adds or
 	// admits (PersonEmail), "" when there is none.
@@ -125,7 +125,7 @@ type Context struct {
 	SeenNetworks []netip.Prefix
 }
 
-// Decide returns the flags of the event c describes (CONTRACT §14). It is
+// Decide returns the flags of the event c describes (docs/API.md §14). It is
 // pure: the same Context always gives the same Set, which is what lets the
 // flags be decided once, in the event's transaction, and never change.
 func Decide(c Context) Set {

@@ -223,7 +223,7 @@ func TestPersonEmail(t *testing.T) {
 
 func TestUserManagementActions(t *testing.T) {
 	if n := len(UserManagementActions()); n != 9 {
-		t.Errorf("%d user-management actions, want the 9 of CONTRACT §5 other than the export", n)
+		t.Errorf("%d user-management actions, want the 9 of docs/API.md §5 other than the export", n)
 	}
 	if IsUserManagement("AUDIT_LOG_EXPORTED") || !IsUserManagement("MEMBER_ROLE_UPDATED") {
 		t.Error("IsUserManagement is wrong")

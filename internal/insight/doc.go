@@ -1,4 +1,4 @@
-// Package insight decides which events deserve an admin's look (CONTRACT
+// Package insight decides which events deserve an admin's look (docs/API.md
 // §14) — someone from outside the company's domains joining, an ADMIN role
 // given, a burst of changes, an actor on a new network — and says why in
 // plain words.

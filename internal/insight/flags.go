@@ -9,7 +9,7 @@ import (
 )
 
 // Flag is one reason an event deserves an admin's look. The values are the
-// GraphQL enum AuditFlag's names (CONTRACT §14).
+// GraphQL enum AuditFlag's names (docs/API.md §14).
 type Flag string
 
 // The flags, in the enum's order.
@@ -108,7 +108,7 @@ func (s Set) Flags() []Flag {
 }
 
 // String is the flags' names joined by ";" in the enum's order: the CSV
-// export's flags cell (CONTRACT §14), "" for no flags.
+// export's flags cell (docs/API.md §14), "" for no flags.
 func (s Set) String() string {
 	var b strings.Builder
 	for _, f := range s.Flags() {
@@ -138,7 +138,7 @@ func ParseSet(s string) (Set, error) {
 }
 
 // MarshalJSON writes the flags as an array of names, the JSON export's
-// "flags" (CONTRACT §14): ["EXTERNAL_DOMAIN","BURST"], [] for none.
+// "flags" (docs/API.md §14): ["EXTERNAL_DOMAIN","BURST"], [] for none.
 func (s Set) MarshalJSON() ([]byte, error) { return json.Marshal(s.Flags()) }
 
 // UnmarshalJSON reads MarshalJSON's array back.
@@ -199,7 +199,7 @@ func (s *Set) Scan(src any) error {
 
 // Intersecting lists every stored value that has at least one flag of mask,
 // in ascending order: the IN list of a filter "events with any of these
-// flags" (CONTRACT §14), which an index on the flags column can answer
+// flags" (docs/API.md §14), which an index on the flags column can answer
 // with point lookups where "flags & mask <> 0" would scan. With four flags
 // the list has at most 15 values.
 func Intersecting(mask Set) []Set {

@@ -2,7 +2,7 @@ package insight
 
 import "net/netip"
 
-// The sizes of "a network" for NEW_LOCATION (CONTRACT §14): an IPv4 /24 is
+// The sizes of "a network" for NEW_LOCATION (docs/API.md §14): an IPv4 /24 is
 // what one office, home or mobile carrier hands out around one address; an
 // IPv6 /64 is one subnet, and the addresses within it change by themselves
 // (privacy extensions), so comparing whole addresses would flag everyone.

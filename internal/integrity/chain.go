@@ -14,7 +14,7 @@ import (
 // GraphQL enum IntegrityProblemKind's names.
 type ProblemKind string
 
-// The problems a verification reports (CONTRACT §9).
+// The problems a verification reports (docs/API.md §9).
 const (
 	// HashMismatch: an event's stored hash is not the hash of its content,
 	// sequence and prevHash — the event was edited.

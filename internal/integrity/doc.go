@@ -1,4 +1,4 @@
-// Package integrity makes a workspace's audit log tamper-evident (CONTRACT.md
+// Package integrity makes a workspace's audit log tamper-evident (docs/API.md
 // §9): every event is chained to the one before it by a SHA-256 hash, the
 // newest link (the head) is signed with Ed25519, and anyone holding the
 // public keys can check a log or an export without trusting the database

@@ -11,7 +11,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/audit"
 )
 
-// The chain's columns in export files (CONTRACT §9, §14): CSV gains
+// The chain's columns in export files (docs/API.md §9, §14): CSV gains
 // CSVChainColumns after request_id, then optionally CSVFlagsColumn; JSON
 // objects gain the keys "sequence", "prevHash", "hash" and "flags".
 const (

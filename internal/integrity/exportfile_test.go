@@ -17,7 +17,7 @@ import (
 // chain's columns included (audit.Row's Sequence, PrevHash and Hash), so
 // quoting, escaping, the formula guard and the framing are production's.
 //
-// flags, when not nil, adds the advisory flags column of CONTRACT §14
+// flags, when not nil, adds the advisory flags column of docs/API.md §14
 // (flags[i] are row i's flags): the verifier must accept it and ignore it.
 // The encoder does not write flags yet, so for those files each row is the
 // encoder's and the column is appended to it.

@@ -80,7 +80,7 @@ type record[T text] struct {
 }
 
 // appendCanonical appends the RFC 8785 (JCS) canonical JSON of the hashed
-// object of CONTRACT §9 to dst, and says where the 64 hex digits of prevHash
+// object of docs/API.md §9 to dst, and says where the 64 hex digits of prevHash
 // start in the result (a verifier swaps them to test "only prevHash was
 // changed" without re-reading the row).
 //
@@ -330,7 +330,7 @@ func rowRecord(workspaceID []byte, r *audit.Row, at []byte, sequence int64, prev
 }
 
 // AppendCanonicalEvent appends the canonical JSON that the hash of e at
-// sequence, following prev, is taken over (CONTRACT §9). It is what a
+// sequence, following prev, is taken over (docs/API.md §9). It is what a
 // verifier in another language must reproduce byte for byte; EventHash is
 // its SHA-256.
 func AppendCanonicalEvent(dst []byte, e *audit.Event, sequence int64, prev Hash) ([]byte, error) {

@@ -39,7 +39,7 @@ type SignedHead struct {
 }
 
 // SigningInput is the message a head's signature covers: the RFC 8785 (JCS)
-// canonical JSON of {"hash","sequence","signedAt","workspaceId"} (CONTRACT
+// canonical JSON of {"hash","sequence","signedAt","workspaceId"} (docs/API.md
 // §9), with the hash in lowercase hex and signedAt in the API's time format.
 // Heads are few, so this goes through the JCS library as a whole.
 func (h Head) SigningInput() ([]byte, error) {

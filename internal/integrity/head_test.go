@@ -216,7 +216,7 @@ func TestRotationKeepsOldHeadsVerifiable(t *testing.T) {
 	}
 }
 
-// TestJWKSDocument: the exact shape CONTRACT §9 fixes, readable by a
+// TestJWKSDocument: the exact shape docs/API.md §9 fixes, readable by a
 // mainstream JOSE library.
 func TestJWKSDocument(t *testing.T) {
 	t.Parallel()

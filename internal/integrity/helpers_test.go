@@ -51,7 +51,7 @@ func hSparse() audit.Event {
 	}
 }
 
-// referenceCanonical is the oracle: CONTRACT §9's object built generically
+// referenceCanonical is the oracle: docs/API.md §9's object built generically
 // (maps, encoding/json) and canonicalized by the JCS library as a whole.
 // The package's fast writer must produce exactly these bytes.
 func referenceCanonical(tb testing.TB, e *audit.Event, seq int64, prev integrity.Hash) []byte {

@@ -1,7 +1,7 @@
 // Package lease makes background work run once across replicas. Any number
 // of auditlogd processes may share a database; a job such as the retention
 // pruner or a log stream's deliverer must run on one of them at a time, and
-// move to another when that one dies (CONTRACT §12).
+// move to another when that one dies (docs/API.md §12).
 //
 // A lease is a row in the database: a name, an owner, an expiry by the
 // database's clock, and a fencing token. Taking and renewing it are single

@@ -248,7 +248,7 @@ type chainHead struct {
 }
 
 // writeEvents generates every workspace's events and inserts them with
-// their place in the workspace's hash chain (CONTRACT §9). The chain must
+// their place in the workspace's hash chain (docs/API.md §9). The chain must
 // follow the log's order, (occurredAt, id), which parallel inserts cannot
 // give if the store chains each batch in commit order; so the seeder chains
 // itself: per workspace, one producer generates the chunks in time order and

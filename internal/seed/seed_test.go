@@ -118,7 +118,7 @@ func TestSeedIsValidAndComplete(t *testing.T) {
 			}
 		}
 		// Every workspace's events form its hash chain in the log's order
-		// (CONTRACT §9): sequences 1..N without a gap or a repeat, each the
+		// (docs/API.md §9): sequences 1..N without a gap or a repeat, each the
 		// next in (occurred_at, id), every hash recomputing from the one
 		// before, up to the head its row keeps.
 		if n := one(`SELECT COUNT(*) FROM audit_events a JOIN audit_events b ON b.workspace_id = a.workspace_id AND b.sequence = a.sequence + 1

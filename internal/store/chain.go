@@ -14,7 +14,7 @@ import (
 )
 
 // chainHead is the head of a workspace's hash chain as its row keeps it
-// (CONTRACT §9): the sequence and hash of its newest event, that event's
+// (docs/API.md §9): the sequence and hash of its newest event, that event's
 // time, and the highest sequence retention has deleted.
 type chainHead struct {
 	seq    int64

@@ -7,7 +7,7 @@ import (
 	"fmt"
 )
 
-// MaxBatch is the most events one delivery carries (CONTRACT §11: 1–100).
+// MaxBatch is the most events one delivery carries (docs/API.md §11: 1–100).
 const MaxBatch = 100
 
 // Body assembles a delivery's body,

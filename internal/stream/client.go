@@ -19,7 +19,7 @@ import (
 )
 
 // DefaultTimeout bounds one delivery, from dialling to the end of the
-// answer: "a 2xx answer within 10 s acknowledges the batch" (CONTRACT §11).
+// answer: "a 2xx answer within 10 s acknowledges the batch" (docs/API.md §11).
 const DefaultTimeout = 10 * time.Second
 
 // maxResponseBody is as much of an answer as a delivery reads: enough for
@@ -147,7 +147,7 @@ type Result struct {
 // A failure for any reason — an answer other than 2xx, a timeout, a refused
 // or reset connection, a TLS error, a refused address, a URL that breaks the
 // rules — is a Result with Error set, never a Go error: every failure is
-// retried the same way (CONTRACT §11). If ctx ends first the Result says
+// retried the same way (docs/API.md §11). If ctx ends first the Result says
 // "delivery cancelled"; a deliverer shutting down should not count that as
 // the receiver's failure.
 func (c *Client) Deliver(ctx context.Context, url, secret string, body []byte, deliveryID string) Result {

@@ -1,4 +1,4 @@
-// Package stream holds the parts of log-stream delivery (CONTRACT §11) that
+// Package stream holds the parts of log-stream delivery (docs/API.md §11) that
 // need no database: checking a receiver's URL, signing a batch, sending it
 // over an HTTP client that cannot be turned against our own network, and
 // deciding when to retry and what status the admin sees.

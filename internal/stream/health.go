@@ -9,13 +9,13 @@ import (
 // LogStreamStatus's names.
 type Status string
 
-// The statuses (CONTRACT §11).
+// The statuses (docs/API.md §11).
 const (
 	Active  Status = "ACTIVE"
 	Failing Status = "FAILING"
 )
 
-// The retry schedule (CONTRACT §11): exponential backoff with jitter from
+// The retry schedule (docs/API.md §11): exponential backoff with jitter from
 // 1 s up to 5 min, and FAILING after 3 failures in a row.
 const (
 	MinBackoff   = time.Second

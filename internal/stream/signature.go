@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// The headers of a delivery (CONTRACT §11).
+// The headers of a delivery (docs/API.md §11).
 const (
 	// SignatureHeader carries "t=<unix seconds>,v1=<hex HMAC-SHA256>", the
 	// shape of Stripe's Stripe-Signature, so receivers can reuse the

@@ -18,7 +18,7 @@ import (
 const MaxURLLength = 2048
 
 // urlField is the input field ValidateURL's errors name: the url of
-// createLogStream's input (CONTRACT §11).
+// createLogStream's input (docs/API.md §11).
 const urlField = "input.url"
 
 // lookupTimeout bounds the DNS lookup of ValidateURL, so that a name whose

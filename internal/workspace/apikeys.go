@@ -31,7 +31,7 @@ const (
 )
 
 // APIKey is a workspace's key for a partner: read access to its one
-// workspace's audit log (CONTRACT §10).
+// workspace's audit log (docs/API.md §10).
 type APIKey struct {
 	ID          string
 	WorkspaceID string

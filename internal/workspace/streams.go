@@ -17,7 +17,7 @@ import (
 // StreamStart says where a new log stream begins.
 type StreamStart string
 
-// Where a stream begins (CONTRACT §11).
+// Where a stream begins (docs/API.md §11).
 const (
 	// StartNow delivers the events after the stream's own LOG_STREAM_CREATED.
 	StartNow StreamStart = "NOW"
