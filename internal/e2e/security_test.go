@@ -95,16 +95,14 @@ func TestSecurityWorkspaceFieldsCostOneAccessReadPerWorkspace(t *testing.T) {
 		}
 		for _, tc := range []struct{ n, aliases int }{{2, 1}, {2, 4}, {6, 1}, {6, 4}} {
 			got := statements(u, byID(tc.n, tc.aliases))
-			// n access rows, n workspace rows and the two lists, each in a
-			// few batches (a dataloader batches what arrives within a
-			// millisecond).
-			if bound := 2*tc.n + 6; got > bound {
+			// At most one access row, one workspace row, one member list
+			// and one invite list per workspace, whatever the number of
+			// aliases: the dataloaders batch what arrives together, so on
+			// an idle machine it is far fewer, but how many batches form
+			// depends on scheduling, and the bound must not. Without the
+			// request's cache, 4 aliases would cost 4 times this.
+			if bound := 4 * tc.n; got > bound {
 				t.Errorf("%d workspaces by id with %d aliases of each field: %d statements, want at most %d", tc.n, tc.aliases, got, bound)
-			}
-			if tc.aliases > 1 {
-				if one := statements(u, byID(tc.n, 1)); got > one+4 {
-					t.Errorf("%d workspaces: %d aliases cost %d statements, one alias %d: aliases multiply the work", tc.n, tc.aliases, got, one)
-				}
 			}
 		}
 	})
