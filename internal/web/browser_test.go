@@ -859,8 +859,8 @@ func TestBrowserHostileValuesAreText(t *testing.T) {
 		t.Errorf("actor field = %q", got)
 	}
 	time.Sleep(300 * time.Millisecond) // give a script that should not run time to run
-	if n := wEval[int](b, `document.scripts.length`); n != 1 {
-		t.Errorf("the page has %d scripts, want its own one", n)
+	if n := wEval[int](b, `Array.from(document.scripts).filter(s => !s.src.includes('/audit-log/assets/')).length`); n != 0 {
+		t.Errorf("the page has %d scripts besides its own", n)
 	}
 	// checkConsole (at cleanup) fails the test if a dialog opened.
 }

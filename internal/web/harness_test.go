@@ -62,18 +62,27 @@ type wServer struct {
 
 const wSecret = "web-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 
-// wNewServer starts auditlogd with the demo data.
+// wNewServer starts auditlogd with the demo data on a fresh SQLite database.
 func wNewServer(t *testing.T) *wServer {
+	t.Helper()
+	return wNewServerOn(t, testenv.SQLite(t))
+}
+
+// wNewServerOn starts auditlogd with the demo data on db (testenv.ForEachDB
+// gives SQLite and, with AUDITLOG_TEST_MYSQL_DSN, MariaDB).
+func wNewServerOn(t *testing.T, db testenv.DB) *wServer {
 	t.Helper()
 	s := &wServer{t: t, clock: &testenv.Clock{}, logs: &testenv.LogBuffer{}}
 	s.srv = httptest.NewUnstartedServer(nil)
 	base := "http://" + s.srv.Listener.Addr().String()
 	vars := map[string]string{
-		"AUDITLOG_DATABASE_URL":   testenv.SQLite(t).URL,
+		"AUDITLOG_DATABASE_URL":   db.URL,
 		"AUDITLOG_JWT_SECRET":     wSecret,
 		"AUDITLOG_EXPORT_SECRET":  "web-export-secret-0123456789-abcdefghijklmnopqrstuvwxyz",
 		"AUDITLOG_RATE_LIMIT_RPS": "0",
 		"AUDITLOG_PUBLIC_URL":     base,
+		// Log streams to receivers that tests start on loopback (http://127.0.0.1:…).
+		"AUDITLOG_STREAM_ALLOW_PRIVATE": "true",
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] })
 	if err != nil {

@@ -1,5 +1,6 @@
-// Package web serves the admin's Audit Log page: a plain HTML page, one
-// stylesheet and one script, embedded in the binary, that talk to the
+// Package web serves the admin's Audit Log page: a plain HTML page, its
+// stylesheets and scripts (audit-log.*, and integrations.* for the Live
+// toggle and the Integrations tab), embedded in the binary, that talk to the
 // GraphQL API of the same origin. It also serves the page behind invite URLs
 // (/invite/{token}), where a signed-in user accepts an invite.
 //
@@ -23,7 +24,9 @@ import (
 )
 
 // ContentSecurityPolicy is sent with the pages: nothing but the page's own
-// scripts, styles and API; no framing, no forms posting anywhere.
+// scripts, styles and API; no framing, no forms posting anywhere. connect-src
+// 'self' also covers the Live toggle's websocket to the same host (ws: or
+// wss:, as CSP Level 3 has it: Chrome 71+, Firefox, Safari 16+).
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
 	"img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
@@ -69,7 +72,7 @@ type Site struct {
 // at the fingerprinted URLs.
 func New() *Site {
 	s := &Site{assets: map[string]*file{}}
-	for _, name := range []string{"audit-log.css", "audit-log.js"} {
+	for _, name := range []string{"audit-log.css", "audit-log.js", "integrations.css", "integrations.js"} {
 		s.assets[name] = load(name)
 	}
 	s.auditLog = s.page("audit-log.html")

@@ -948,6 +948,31 @@
     signInUI(startSession);
     filterToForm(readURL().filter);
 
+    // The hook of integrations.js (the Live toggle and the Integrations tab):
+    // what it may use of this page. Live puts the events it receives on top
+    // of the table with prependEvent, rendered like the page's own rows.
+    function prependEvent(ev) {
+      if (!state.loaded || Array.from(rowsBody.rows).some((tr) => tr.dataset.id === ev.id)) return null;
+      const tr = renderRow(ev);
+      rowsBody.prepend(tr);
+      state.shown += 1;
+      if (state.total !== null) state.total += 1;
+      show($('log-wrap'), true);
+      if (app.dataset.state !== 'ready') setState('ready');
+      updateCounts();
+      return tr;
+    }
+    window.auditLogPage = Object.freeze({
+      token: () => session.token(),
+      workspace: currentWorkspace,
+      loaded: () => state.loaded,
+      filter: () => apiFilter(state.filter), // as sent to the API, or null
+      logQuery: LOG_QUERY,
+      prependEvent,
+      reload: loadFirstPage,
+      signInAgain: () => { showSignIn(true); show(app, false); },
+    });
+
     if (session.token()) startSession();
     else showSignIn(false);
   }
