@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	coderws "github.com/coder/websocket"
 
@@ -77,6 +78,35 @@ func reportSubscriptionEnd(present graphql.ErrorPresenterFunc) graphql.ResponseM
 	}
 }
 
+// Close codes of graphql-transport-ws for a refused connection_init: 4403
+// Forbidden (the token) and 4500 Internal Server Error (the service could
+// not check it).
+const (
+	closeForbidden = 4403
+	closeInternal  = 4500
+)
+
+// maxCloseReason is the most a websocket close frame's reason may hold
+// (RFC 6455 §5.5: 125 bytes of payload, 2 of them the code).
+const maxCloseReason = 123
+
+// refuseInit refuses a connection_init: the client gets a connection_error
+// with the message, then the socket closes with code and "CODE: message" as
+// its reason, so a browser (which sees only the close frame) can tell an
+// expired token from an outage.
+func refuseInit(ctx context.Context, code int, errCode apperr.Code, message string) (context.Context, *transport.InitPayload, error) {
+	reason := string(errCode) + ": " + message
+	if len(reason) > maxCloseReason {
+		reason = reason[:maxCloseReason]
+		for !utf8.ValidString(reason) {
+			reason = reason[:len(reason)-1]
+		}
+	}
+	ctx = transport.WithWebsocketCloseCode(ctx, code)
+	ctx = transport.AppendCloseReason(ctx, reason)
+	return ctx, nil, errors.New(message)
+}
+
 // subscriptionTransport is graphql-transport-ws over a websocket on GET
 // /graphql. The client's connection_init carries {"Authorization": "Bearer
 // …"} (a JWT or an API key), verified like the HTTP header; a connection
@@ -94,14 +124,14 @@ func subscriptionTransport(opts Options) *transport.Websocket {
 		InitFunc: func(ctx context.Context, init transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 			scheme, token, ok := strings.Cut(init.Authorization(), " ")
 			if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-				return ctx, nil, errors.New("connection_init must carry {\"Authorization\": \"Bearer <token>\"}")
+				return refuseInit(ctx, closeForbidden, apperr.Unauthenticated, `connection_init must carry {"Authorization": "Bearer <token>"}`)
 			}
 			p, err := opts.Authenticate(ctx, strings.TrimSpace(token))
 			if err != nil {
 				if e, ok := apperr.As(err); ok {
-					return ctx, nil, errors.New(e.Message)
+					return refuseInit(ctx, closeForbidden, e.Code, e.Message)
 				}
-				return ctx, nil, errors.New("the service cannot check the token now; try again shortly")
+				return refuseInit(ctx, closeInternal, apperr.Internal, "the service cannot check the token now; try again shortly")
 			}
 			return auth.WithPrincipal(ctx, p), nil, nil
 		},

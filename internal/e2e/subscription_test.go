@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -51,6 +52,34 @@ func wsDial(t *testing.T, s *server, token string) (*wsClient, error) {
 		return nil, fmt.Errorf("got %s %s, want connection_ack", m.Type, m.Payload)
 	}
 	return c, nil
+}
+
+// wsRefusal sends connection_init with token and returns the error the
+// connection ends with, reading past whatever messages come first.
+func wsRefusal(t *testing.T, s *server, token string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/graphql"
+	conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		return err
+	}
+	defer conn.CloseNow()
+	init, _ := json.Marshal(map[string]string{"Authorization": "Bearer " + token})
+	b, _ := json.Marshal(wsMessage{Type: "connection_init", Payload: init})
+	if err := conn.Write(ctx, websocket.MessageText, b); err != nil {
+		return err
+	}
+	for {
+		_, m, err := conn.Read(ctx)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(m), "connection_ack") {
+			return nil
+		}
+	}
 }
 
 func (c *wsClient) send(m wsMessage) {
@@ -200,6 +229,15 @@ func TestSubscriptionAccess(t *testing.T) {
 		s.addMember(t, admin, ws, other, "ADMIN")
 		if _, err := wsDial(t, s, "not-a-token"); err == nil {
 			t.Error("a connection with a bad token was acknowledged")
+		}
+		// The refusal closes the socket with graphql-transport-ws's 4403
+		// and the code in the reason: a browser sees only the close frame.
+		for _, token := range []string{"not-a-token", ""} {
+			err := wsRefusal(t, s, token)
+			var ce websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != 4403 || !strings.HasPrefix(ce.Reason, "UNAUTHENTICATED: ") {
+				t.Errorf("token %q: the socket ended with %v, want close 4403 \"UNAUTHENTICATED: …\"", token, err)
+			}
 		}
 		c, err := wsDial(t, s, other.token)
 		if err != nil {
