@@ -254,6 +254,33 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
+// readyQuery is what readiness asks of every pool: a read of a small table
+// the service always has (every migration run creates it first). A ping or
+// SELECT 1 is not enough. A Galera node that lost quorum (non-Primary), or
+// one that is still joining, answers both while refusing every statement
+// that touches a table (error 1047, "WSREP has not yet prepared node for
+// application use"); so does a MySQL server whose tables are unreadable for
+// any other reason. With wsrep_sync_wait on (see openMySQL) the read also
+// waits for the node's causality check: a node that cannot reach the
+// cluster's primary component does not answer it within the deadline.
+const readyQuery = "SELECT 1 FROM schema_migrations LIMIT 1"
+
+// Ready checks that the database can serve the service's requests: every
+// pool runs readyQuery, within two seconds (less when the statement deadline
+// is shorter). It costs one primary-key read per pool.
+func (db *DB) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, min(db.opts.QueryTimeout, 2*time.Second))
+	defer cancel()
+	for _, p := range db.pools {
+		var one int
+		err := p.QueryRowContext(ctx, readyQuery).Scan(&one)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
+	return nil
+}
+
 // Pools returns the underlying connection pools, for metrics.
 func (db *DB) Pools() map[string]*sql.DB {
 	if db.dialect == SQLite {
