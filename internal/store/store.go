@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,6 +70,9 @@ type DB struct {
 	read    *gorm.DB
 	pools   []*sql.DB
 	opts    Options
+	// galera and syncWait: see Galera.
+	galera   bool
+	syncWait string
 }
 
 // ParseURL splits a database URL (sqlite://PATH or mysql://DSN) into its
@@ -196,12 +200,16 @@ func openMySQL(dsn string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if name, err := isolationVariable(cfg); err == nil {
-		// READ COMMITTED for every session, set once per connection instead
-		// of once per transaction (one round trip fewer for every write).
-		cfg.Params[name] = "'READ-COMMITTED'"
-	} else {
+	srv, err := probeServer(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("open mysql: %w", err)
+	}
+	// READ COMMITTED for every session, set once per connection instead of
+	// once per transaction (one round trip fewer for every write).
+	cfg.Params[srv.isolationVar] = "'READ-COMMITTED'"
+	syncWait := ""
+	if srv.galera {
+		syncWait = galeraSyncWait(cfg, srv.globalSyncWait)
 	}
 	g, err := gorm.Open(gormmysql.New(gormmysql.Config{DSN: cfg.FormatDSN()}), gormConfig())
 	if err != nil {
@@ -216,28 +224,99 @@ func openMySQL(dsn string, opts Options) (*DB, error) {
 	pool.SetMaxIdleConns(opts.MaxOpenConns)
 	pool.SetConnMaxLifetime(30 * time.Minute)
 	pool.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{dialect: MySQL, write: g, read: g, pools: []*sql.DB{pool}, opts: opts}, nil
+	return &DB{dialect: MySQL, write: g, read: g, pools: []*sql.DB{pool}, opts: opts, galera: srv.galera, syncWait: syncWait}, nil
 }
 
-// isolationVariable names the session variable of the isolation level:
-// MySQL and MariaDB 11.1+ call it transaction_isolation, older MariaDB
-// tx_isolation.
-func isolationVariable(cfg *mysql.Config) (string, error) {
+// galeraSyncWait makes every session of a Galera node read its writes
+// across nodes, and returns the wsrep_sync_wait the sessions will have.
+//
+// A commit returns once the cluster has ordered it; other nodes apply it a
+// moment later. Without a causality wait, a replica on another node can miss
+// what a client was just told succeeded: an invite just created is
+// NOT_FOUND when accepted through another replica, an export's download URL
+// is NOT_FOUND there, a page lacks the event just written. Bit 1 of
+// wsrep_sync_wait makes each SELECT (and BEGIN) first wait until the node
+// has applied everything the cluster committed before it began, at the cost
+// of one group round trip per read (well under a millisecond on a LAN; the
+// link's round trip on a WAN). Writes need nothing more: a write based on a
+// stale read fails certification and is retried (conn.inTx).
+//
+// A wsrep_sync_wait in the DSN is the operator's choice and is kept (0 turns
+// the wait off); otherwise the server's setting is kept if it has bit 1,
+// and bit 1 is added to it if not.
+func galeraSyncWait(cfg *mysql.Config, global int) string {
+	for k, v := range cfg.Params {
+		if strings.EqualFold(k, "wsrep_sync_wait") {
+			return v
+		}
+	}
+	if global&1 == 1 {
+		return strconv.Itoa(global)
+	}
+	v := strconv.Itoa(global | 1)
+	cfg.Params["wsrep_sync_wait"] = v
+	return v
+}
+
+// serverInfo is what openMySQL needs to know about the server before it
+// opens the pool.
+type serverInfo struct {
+	// isolationVar names the session variable of the isolation level:
+	// MySQL and MariaDB 11.1+ call it transaction_isolation, older MariaDB
+	// tx_isolation.
+	isolationVar string
+	// galera is whether the server is a node of a Galera cluster
+	// (wsrep_on), and globalSyncWait its server-wide wsrep_sync_wait.
+	galera         bool
+	globalSyncWait int
+}
+
+// probeServer asks the server, over one short-lived connection, what
+// openMySQL needs to know.
+func probeServer(cfg *mysql.Config) (serverInfo, error) {
+	var info serverInfo
 	probe, err := sql.Open("mysql", cfg.FormatDSN())
 	if err != nil {
-		return "", err
+		return info, err
 	}
 	defer probe.Close()
+	probe.SetMaxOpenConns(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var name string
 	err = probe.QueryRowContext(ctx, `SELECT variable_name FROM information_schema.session_variables
-		WHERE variable_name IN ('TRANSACTION_ISOLATION', 'TX_ISOLATION') ORDER BY variable_name LIMIT 1`).Scan(&name)
+		WHERE variable_name IN ('TRANSACTION_ISOLATION', 'TX_ISOLATION') ORDER BY variable_name LIMIT 1`).Scan(&info.isolationVar)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", errors.New("the server has no transaction_isolation or tx_isolation variable")
+		return info, errors.New("the server has no transaction_isolation or tx_isolation variable")
 	}
-	return strings.ToLower(name), err
+	if err != nil {
+		return info, err
+	}
+	info.isolationVar = strings.ToLower(info.isolationVar)
+	// SHOW VARIABLES works on every MySQL and MariaDB; servers without
+	// Galera support have no such variables and return no rows.
+	rows, err := probe.QueryContext(ctx, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('wsrep_on', 'wsrep_sync_wait')")
+	if err != nil {
+		return info, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, value string
+		if err := rows.Scan(&name, &value); err != nil {
+			return info, err
+		}
+		switch strings.ToLower(name) {
+		case "wsrep_on":
+			info.galera = strings.EqualFold(value, "ON")
+		case "wsrep_sync_wait":
+			info.globalSyncWait, _ = strconv.Atoi(value)
+		}
+	}
+	return info, rows.Err()
 }
+
+// Galera reports whether the database is a node of a Galera cluster, and if
+// so the wsrep_sync_wait its sessions run with (see galeraSyncWait).
+func (db *DB) Galera() (bool, string) { return db.galera, db.syncWait }
 
 // Dialect reports which database this is.
 func (db *DB) Dialect() Dialect { return db.dialect }
