@@ -100,8 +100,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	// Commits that extend a log wake this process's stream deliverers and
 	// live subscriptions at once (other replicas' commits are polled for).
 	commits := notify.NewHub()
+	m := metrics.New()
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxOpenConns, QueryTimeout: cfg.DBQueryTimeout, Now: now,
-		OnCommit: func(ids []string) { commits.Notify(ids...) }})
+		OnCommit: func(ids []string) { commits.Notify(ids...) }, OnConflict: m.TransactionConflict})
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
@@ -121,7 +122,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		db.Close()
 		return nil, fmt.Errorf("jwt: %w", err)
 	}
-	a := &App{Config: cfg, Log: log, DB: db, Metrics: metrics.New(), Verifier: verifier, Now: now}
+	a := &App{Config: cfg, Log: log, DB: db, Metrics: m, Verifier: verifier, Now: now}
 	a.Metrics.RegisterDBPools(db.Pools())
 	a.Workspaces = workspace.NewService(db.Workspaces(), workspace.Options{PublicURL: cfg.PublicURL, Now: now,
 		PublicInviteTTL: cfg.PublicInviteTTL, WorkspacesPerUserPerDay: cfg.WorkspacesPerUserPerDay})

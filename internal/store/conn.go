@@ -124,7 +124,13 @@ func (c conn) inTx(ctx context.Context, fn func(conn) error) error {
 	// keeps concurrent inserts from deadlocking.
 	for attempt := 1; ; attempt++ {
 		err := c.attempt(ctx, fn)
-		if err == nil || attempt == maxTxAttempts || !retryable(err) {
+		if err == nil || !retryable(err) {
+			return translate(err)
+		}
+		if on := c.db.opts.OnConflict; on != nil {
+			on(conflictCause(err), attempt == maxTxAttempts)
+		}
+		if attempt == maxTxAttempts {
 			return translate(err)
 		}
 		backoff := time.Duration(attempt*attempt)*5*time.Millisecond + rand.N(5*time.Millisecond)
@@ -170,6 +176,21 @@ func retryable(err error) bool {
 		return code == 5 || code == 6 // SQLITE_BUSY, SQLITE_LOCKED
 	}
 	return false
+}
+
+// conflictCause names a retryable error for metrics: "deadlock" (MySQL
+// 1213: a deadlock on one server; on Galera also a transaction that failed
+// certification or was aborted by a conflicting write set applied from
+// another node), "record_changed" (1020) or "sqlite_busy".
+func conflictCause(err error) string {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		if me.Number == 1020 {
+			return "record_changed"
+		}
+		return "deadlock"
+	}
+	return "sqlite_busy"
 }
 
 // translate maps GORM's errors to the domain's: missing rows are NOT_FOUND,

@@ -46,6 +46,10 @@ type Options struct {
 	// OnCommit, when set, is told the workspaces whose logs a transaction
 	// extended, after it committed (see package notify).
 	OnCommit func(workspaceIDs []string)
+	// OnConflict, when set, is told of every transaction attempt that lost
+	// to a concurrent one (see conflictCause): retried, or, with gaveUp,
+	// the last attempt, whose error is returned.
+	OnConflict func(cause string, gaveUp bool)
 }
 
 func (o Options) withDefaults() Options {

@@ -20,7 +20,13 @@ import (
 
 func open(t *testing.T, db testenv.DB) *DB {
 	t.Helper()
-	s, err := Open(context.Background(), db.URL, Options{})
+	return openWith(t, db, Options{})
+}
+
+// openWith opens and migrates db with opts.
+func openWith(t *testing.T, db testenv.DB, opts Options) *DB {
+	t.Helper()
+	s, err := Open(context.Background(), db.URL, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,9 +39,16 @@ func open(t *testing.T, db testenv.DB) *DB {
 
 // TestDeadlockIsRetried makes two transactions lock two workspaces in
 // opposite orders: InnoDB kills one with a deadlock (1213), and InTx runs it
-// again, so that both succeed and exactly one attempt is repeated.
+// again, so that both succeed and exactly one attempt is repeated; the
+// conflict is reported once, as retried.
 func TestDeadlockIsRetried(t *testing.T) {
-	db := open(t, testenv.MySQL(t))
+	var mu sync.Mutex
+	var conflicts []string
+	db := openWith(t, testenv.MySQL(t), Options{OnConflict: func(cause string, gaveUp bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		conflicts = append(conflicts, fmt.Sprintf("%s gaveUp=%v", cause, gaveUp))
+	}})
 	ws := db.Workspaces()
 	ctx := context.Background()
 	now := time.Now()
@@ -73,6 +86,11 @@ func TestDeadlockIsRetried(t *testing.T) {
 	}
 	if n := attempts.Load(); n != 3 {
 		t.Errorf("%d attempts, want 3 (two transactions, one retried after the deadlock)", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(conflicts) != "[deadlock gaveUp=false]" {
+		t.Errorf("OnConflict was told %v, want [deadlock gaveUp=false]", conflicts)
 	}
 }
 
