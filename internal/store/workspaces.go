@@ -57,11 +57,21 @@ func (s *Workspaces) FindVerifiedUsersByEmail(ctx context.Context, key string, l
 	return convert(rows, userRow.toDomain), err
 }
 
-// LockUser holds the user's row until the transaction ends.
+// LockUser holds the user's row until the transaction ends, by writing it
+// (version + 1): on Galera a SELECT … FOR UPDATE would not conflict with a
+// transaction on another node that counted the same user's workspaces, and
+// both would commit (see migration 0009). A missing user is
+// apperr.ErrNotFound.
 func (s *Workspaces) LockUser(ctx context.Context, id string) error {
-	var r userRow
 	return s.c.run(ctx, true, func(db *gorm.DB) error {
-		return db.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).Select("id").Take(&r, "id = ?", id).Error
+		res := db.Exec("UPDATE users SET version = version + 1 WHERE id = ?", id)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return gorm.ErrRecordNotFound
+		}
+		return nil
 	})
 }
 
