@@ -93,14 +93,21 @@ func (s *Workspaces) CountWorkspacesCreatedSince(ctx context.Context, userID str
 	return int(n), err
 }
 
-// SaveUser inserts the user or refreshes its email and name.
+// SaveUser inserts the user or refreshes its email and name. It runs as a
+// transaction of its own so that losing to a concurrent write of the row is
+// retried like any transaction: a new user's first requests often reach
+// several replicas at once, and on Galera their inserts conflict at
+// certification (error 1213), which the server retries only once for a
+// statement outside a transaction (wsrep_retry_autocommit).
 func (s *Workspaces) SaveUser(ctx context.Context, u workspace.User) error {
 	r := userFromDomain(u)
-	return s.c.run(ctx, true, func(db *gorm.DB) error {
-		return db.Clauses(clause.OnConflict{
-			Columns:   []clause.Column{{Name: "id"}},
-			DoUpdates: clause.AssignmentColumns([]string{"email", "email_key", "email_verified", "name", "updated_at"}),
-		}).Create(&r).Error
+	return s.c.inTx(ctx, func(c conn) error {
+		return c.run(ctx, true, func(db *gorm.DB) error {
+			return db.Clauses(clause.OnConflict{
+				Columns:   []clause.Column{{Name: "id"}},
+				DoUpdates: clause.AssignmentColumns([]string{"email", "email_key", "email_verified", "name", "updated_at"}),
+			}).Create(&r).Error
+		})
 	})
 }
 
