@@ -116,9 +116,17 @@ func TestRetryableErrors(t *testing.T) {
 }
 
 // TestRetriesAreBounded shows that a transaction that keeps deadlocking
-// gives up after maxTxAttempts and returns the error.
+// gives up after maxTxAttempts and returns the error; every lost attempt is
+// reported, the last as given up.
 func TestRetriesAreBounded(t *testing.T) {
-	db := open(t, testenv.SQLite(t))
+	var retried, gaveUp int
+	db := openWith(t, testenv.SQLite(t), Options{OnConflict: func(cause string, last bool) {
+		if last {
+			gaveUp++
+		} else {
+			retried++
+		}
+	}})
 	var attempts int
 	err := db.Workspaces().InTx(context.Background(), func(workspace.Store) error {
 		attempts++
@@ -126,6 +134,26 @@ func TestRetriesAreBounded(t *testing.T) {
 	})
 	if err == nil || attempts != maxTxAttempts {
 		t.Errorf("after %d attempts: %v; want %d attempts and an error", attempts, err, maxTxAttempts)
+	}
+	if retried != maxTxAttempts-1 || gaveUp != 1 {
+		t.Errorf("OnConflict: %d retried, %d given up; want %d and 1", retried, gaveUp, maxTxAttempts-1)
+	}
+}
+
+// TestBackoffGrowsAndIsBounded pins the pauses between attempts.
+func TestBackoffGrowsAndIsBounded(t *testing.T) {
+	var total time.Duration
+	for n := 1; n < maxTxAttempts; n++ {
+		lo := min(200*time.Millisecond, 5*time.Millisecond<<(n-1)) / 2
+		for range 20 {
+			if d := txBackoff(n); d < lo || d > 2*lo+time.Nanosecond {
+				t.Errorf("txBackoff(%d) = %s, want within [%s, %s]", n, d, lo, 2*lo)
+			}
+		}
+		total += 2 * lo
+	}
+	if total > 1100*time.Millisecond {
+		t.Errorf("the pauses add up to %s at most; keep them near a second", total)
 	}
 }
 
