@@ -276,7 +276,9 @@ type serverInfo struct {
 }
 
 // probeServer asks the server, over one short-lived connection, what
-// openMySQL needs to know.
+// openMySQL needs to know, in one SHOW GLOBAL VARIABLES: it works on every
+// MySQL and MariaDB (MySQL 8 removed information_schema.session_variables),
+// and a server without Galera support simply has no wsrep_ variables.
 func probeServer(cfg *mysql.Config) (serverInfo, error) {
 	var info serverInfo
 	probe, err := sql.Open("mysql", cfg.FormatDSN())
@@ -287,18 +289,8 @@ func probeServer(cfg *mysql.Config) (serverInfo, error) {
 	probe.SetMaxOpenConns(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = probe.QueryRowContext(ctx, `SELECT variable_name FROM information_schema.session_variables
-		WHERE variable_name IN ('TRANSACTION_ISOLATION', 'TX_ISOLATION') ORDER BY variable_name LIMIT 1`).Scan(&info.isolationVar)
-	if errors.Is(err, sql.ErrNoRows) {
-		return info, errors.New("the server has no transaction_isolation or tx_isolation variable")
-	}
-	if err != nil {
-		return info, err
-	}
-	info.isolationVar = strings.ToLower(info.isolationVar)
-	// SHOW VARIABLES works on every MySQL and MariaDB; servers without
-	// Galera support have no such variables and return no rows.
-	rows, err := probe.QueryContext(ctx, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('wsrep_on', 'wsrep_sync_wait')")
+	rows, err := probe.QueryContext(ctx, "SHOW GLOBAL VARIABLES WHERE Variable_name IN "+
+		"('transaction_isolation', 'tx_isolation', 'wsrep_on', 'wsrep_sync_wait')")
 	if err != nil {
 		return info, err
 	}
@@ -308,14 +300,26 @@ func probeServer(cfg *mysql.Config) (serverInfo, error) {
 		if err := rows.Scan(&name, &value); err != nil {
 			return info, err
 		}
-		switch strings.ToLower(name) {
+		switch name = strings.ToLower(name); name {
+		case "transaction_isolation":
+			info.isolationVar = name
+		case "tx_isolation":
+			if info.isolationVar == "" {
+				info.isolationVar = name
+			}
 		case "wsrep_on":
 			info.galera = strings.EqualFold(value, "ON")
 		case "wsrep_sync_wait":
 			info.globalSyncWait, _ = strconv.Atoi(value)
 		}
 	}
-	return info, rows.Err()
+	if err := rows.Err(); err != nil {
+		return info, err
+	}
+	if info.isolationVar == "" {
+		return info, errors.New("the server has no transaction_isolation or tx_isolation variable")
+	}
+	return info, nil
 }
 
 // Galera reports whether the database is a node of a Galera cluster, and if
