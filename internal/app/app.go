@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/auditlogd/auditlogd/graph"
@@ -99,11 +100,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	// Commits that extend a log wake this process's stream deliverers and
 	// live subscriptions at once (other replicas' commits are polled for).
 	commits := notify.NewHub()
+	m := metrics.New()
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxOpenConns, QueryTimeout: cfg.DBQueryTimeout, Now: now,
-		OnCommit: func(ids []string) { commits.Notify(ids...) }})
+		OnCommit: func(ids []string) { commits.Notify(ids...) }, OnConflict: m.TransactionConflict})
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
+	logGalera(log, db)
 	applied, err := db.Migrate(ctx)
 	if err != nil {
 		db.Close()
@@ -119,7 +122,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		db.Close()
 		return nil, fmt.Errorf("jwt: %w", err)
 	}
-	a := &App{Config: cfg, Log: log, DB: db, Metrics: metrics.New(), Verifier: verifier, Now: now}
+	a := &App{Config: cfg, Log: log, DB: db, Metrics: m, Verifier: verifier, Now: now}
 	a.Metrics.RegisterDBPools(db.Pools())
 	a.Workspaces = workspace.NewService(db.Workspaces(), workspace.Options{PublicURL: cfg.PublicURL, Now: now,
 		PublicInviteTTL: cfg.PublicInviteTTL, WorkspacesPerUserPerDay: cfg.WorkspacesPerUserPerDay})
@@ -177,6 +180,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		a.MetricsHandler = httpserver.MetricsHandler(a.Metrics)
 	}
 	return a, nil
+}
+
+// logGalera says, at start, when the database is a Galera node and whether
+// its reads see what other nodes committed (docs/SCALING.md §2).
+func logGalera(log *slog.Logger, db *store.DB) {
+	galera, wait := db.Galera()
+	if !galera {
+		return
+	}
+	if n, err := strconv.Atoi(wait); err == nil && n&1 == 1 {
+		log.Info("database: a Galera cluster node; reads wait until it has applied what the cluster committed before them", "wsrep_sync_wait", wait)
+		return
+	}
+	log.Warn("database: a Galera cluster node without wsrep_sync_wait bit 1: a read through this replica can miss what was just acknowledged through another", "wsrep_sync_wait", wait)
 }
 
 // originHosts are the host patterns of origins (scheme://host[:port]), as

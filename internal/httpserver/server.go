@@ -31,9 +31,11 @@ import (
 // MaxBodyBytes bounds a GraphQL request body.
 const MaxBodyBytes = 1 << 20
 
-// Pinger is what readiness checks: the database.
-type Pinger interface {
-	Ping(ctx context.Context) error
+// ReadyChecker is what readiness checks: that the database can serve
+// requests (store.DB.Ready reads a table; a ping is not enough on a Galera
+// node without quorum).
+type ReadyChecker interface {
+	Ready(ctx context.Context) error
 }
 
 // UserSyncer creates or refreshes the user behind a verified token.
@@ -51,7 +53,7 @@ type KeyAuthenticator interface {
 type Deps struct {
 	Logger   *slog.Logger
 	Metrics  *metrics.Metrics
-	DB       Pinger
+	DB       ReadyChecker
 	Verifier *auth.Verifier
 	Users    UserSyncer
 	Keys     KeyAuthenticator
@@ -213,12 +215,12 @@ func writeStatus(w http.ResponseWriter, status int, msg string) {
 	_, _ = io.WriteString(w, `{"status":"`+msg+`"}`+"\n")
 }
 
-// ready answers 200 while the database answers, 503 otherwise.
+// ready answers 200 while the database can serve requests, 503 otherwise.
 func (s *server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.deps.DB.Ping(ctx); err != nil {
-		s.log.WarnContext(r.Context(), "not ready: database does not answer", "error", err.Error())
+	if err := s.deps.DB.Ready(ctx); err != nil {
+		s.log.WarnContext(r.Context(), "not ready: database cannot serve requests", "error", err.Error())
 		writeStatus(w, http.StatusServiceUnavailable, "database unavailable")
 		return
 	}

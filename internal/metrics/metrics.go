@@ -39,6 +39,7 @@ type Metrics struct {
 	exportRows   *prometheus.CounterVec
 	downloads    prometheus.Gauge
 	refused      prometheus.Counter
+	txConflicts  *prometheus.CounterVec
 
 	mu    sync.Mutex
 	known map[string]bool
@@ -79,12 +80,16 @@ func New() *Metrics {
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "auditlogd_export_downloads_refused_total", Help: "Export downloads refused because too many ran at once (per export, per client or in all).",
 		}),
+		txConflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auditlogd_db_transaction_conflicts_total",
+			Help: "Transactions that lost to a concurrent one (cause: deadlock = MySQL error 1213, which on Galera is also a certification failure; record_changed = 1020; sqlite_busy), by outcome: retried, or gave_up after the last attempt.",
+		}, []string{"cause", "outcome"}),
 		known: map[string]bool{},
 	}
 	for _, l := range fixedLabels {
 		m.known[l] = true
 	}
-	reg.MustRegister(m.httpRequests, m.httpLatency, m.operations, m.opLatency, m.errors, m.pruned, m.exportRows, m.downloads, m.refused,
+	reg.MustRegister(m.httpRequests, m.httpLatency, m.operations, m.opLatency, m.errors, m.pruned, m.exportRows, m.downloads, m.refused, m.txConflicts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -139,6 +144,17 @@ func (m *Metrics) DownloadFinished() { m.downloads.Dec() }
 // DownloadRefused counts a download refused for the limits on downloads at
 // once.
 func (m *Metrics) DownloadRefused() { m.refused.Inc() }
+
+// TransactionConflict counts a transaction attempt that lost to a
+// concurrent one: retried, or (gaveUp) returned as an error after the last
+// attempt. It is store.Options.OnConflict.
+func (m *Metrics) TransactionConflict(cause string, gaveUp bool) {
+	outcome := "retried"
+	if gaveUp {
+		outcome = "gave_up"
+	}
+	m.txConflicts.WithLabelValues(cause, outcome).Inc()
+}
 
 func (m *Metrics) label(name string) string {
 	if !operationName.MatchString(name) {

@@ -75,10 +75,13 @@ func (s *Workspaces) RevokeAPIKey(ctx context.Context, id string, at time.Time) 
 }
 
 // TouchAPIKey records a use of the key unless a use after notBefore is
-// recorded already.
+// recorded already. Like SaveUser it is a retried transaction of its own:
+// replicas on different Galera nodes touch a busy key at the same moment.
 func (s *Workspaces) TouchAPIKey(ctx context.Context, id string, at, notBefore time.Time) error {
-	return s.c.run(ctx, true, func(db *gorm.DB) error {
-		return db.Model(&apiKeyRow{}).Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", id, notBefore.UnixMilli()).
-			Update("last_used_at", at.UnixMilli()).Error
+	return s.c.inTx(ctx, func(c conn) error {
+		return c.run(ctx, true, func(db *gorm.DB) error {
+			return db.Model(&apiKeyRow{}).Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", id, notBefore.UnixMilli()).
+				Update("last_used_at", at.UnixMilli()).Error
+		})
 	})
 }

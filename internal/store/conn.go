@@ -16,9 +16,23 @@ import (
 	"github.com/auditlogd/auditlogd/internal/audit"
 )
 
-// maxTxAttempts bounds how often a transaction is retried after a deadlock or
-// a busy database before the error is returned.
-const maxTxAttempts = 5
+// maxTxAttempts bounds how often a transaction is attempted after deadlocks
+// or a busy database before the error is returned. On a Galera cluster a
+// transaction that loses to a rival committed through another node gets the
+// deadlock error too; with several replicas writing one workspace through
+// different nodes, a transaction can lose a few times in a row (the replicas
+// test saw five losses in a row for about one in a hundred transactions when
+// this was five). The pauses between attempts (txBackoff) add up to at most
+// about a second.
+const maxTxAttempts = 10
+
+// txBackoff is the pause after the n-th failed attempt: exponential from
+// 5 ms, at most 200 ms, drawn from its upper half at random, so that rivals
+// that lost together do not come back together.
+func txBackoff(n int) time.Duration {
+	d := min(200*time.Millisecond, 5*time.Millisecond<<min(n-1, 10))
+	return d/2 + rand.N(d/2+1)
+}
 
 // conn is a handle on the database, either outside a transaction (reads go to
 // the reader, writes to the writer) or inside one (both are the transaction,
@@ -124,14 +138,19 @@ func (c conn) inTx(ctx context.Context, fn func(conn) error) error {
 	// keeps concurrent inserts from deadlocking.
 	for attempt := 1; ; attempt++ {
 		err := c.attempt(ctx, fn)
-		if err == nil || attempt == maxTxAttempts || !retryable(err) {
+		if err == nil || !retryable(err) {
 			return translate(err)
 		}
-		backoff := time.Duration(attempt*attempt)*5*time.Millisecond + rand.N(5*time.Millisecond)
+		if on := c.db.opts.OnConflict; on != nil {
+			on(conflictCause(err), attempt == maxTxAttempts)
+		}
+		if attempt == maxTxAttempts {
+			return translate(err)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(backoff):
+		case <-time.After(txBackoff(attempt)):
 		}
 	}
 }
@@ -170,6 +189,21 @@ func retryable(err error) bool {
 		return code == 5 || code == 6 // SQLITE_BUSY, SQLITE_LOCKED
 	}
 	return false
+}
+
+// conflictCause names a retryable error for metrics: "deadlock" (MySQL
+// 1213: a deadlock on one server; on Galera also a transaction that failed
+// certification or was aborted by a conflicting write set applied from
+// another node), "record_changed" (1020) or "sqlite_busy".
+func conflictCause(err error) string {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		if me.Number == 1020 {
+			return "record_changed"
+		}
+		return "deadlock"
+	}
+	return "sqlite_busy"
 }
 
 // translate maps GORM's errors to the domain's: missing rows are NOT_FOUND,

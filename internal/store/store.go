@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +46,10 @@ type Options struct {
 	// OnCommit, when set, is told the workspaces whose logs a transaction
 	// extended, after it committed (see package notify).
 	OnCommit func(workspaceIDs []string)
+	// OnConflict, when set, is told of every transaction attempt that lost
+	// to a concurrent one (see conflictCause): retried, or, with gaveUp,
+	// the last attempt, whose error is returned.
+	OnConflict func(cause string, gaveUp bool)
 }
 
 func (o Options) withDefaults() Options {
@@ -69,6 +74,9 @@ type DB struct {
 	read    *gorm.DB
 	pools   []*sql.DB
 	opts    Options
+	// galera and syncWait: see Galera.
+	galera   bool
+	syncWait string
 }
 
 // ParseURL splits a database URL (sqlite://PATH or mysql://DSN) into its
@@ -196,12 +204,16 @@ func openMySQL(dsn string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if name, err := isolationVariable(cfg); err == nil {
-		// READ COMMITTED for every session, set once per connection instead
-		// of once per transaction (one round trip fewer for every write).
-		cfg.Params[name] = "'READ-COMMITTED'"
-	} else {
+	srv, err := probeServer(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("open mysql: %w", err)
+	}
+	// READ COMMITTED for every session, set once per connection instead of
+	// once per transaction (one round trip fewer for every write).
+	cfg.Params[srv.isolationVar] = "'READ-COMMITTED'"
+	syncWait := ""
+	if srv.galera {
+		syncWait = galeraSyncWait(cfg, srv.globalSyncWait)
 	}
 	g, err := gorm.Open(gormmysql.New(gormmysql.Config{DSN: cfg.FormatDSN()}), gormConfig())
 	if err != nil {
@@ -216,28 +228,103 @@ func openMySQL(dsn string, opts Options) (*DB, error) {
 	pool.SetMaxIdleConns(opts.MaxOpenConns)
 	pool.SetConnMaxLifetime(30 * time.Minute)
 	pool.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{dialect: MySQL, write: g, read: g, pools: []*sql.DB{pool}, opts: opts}, nil
+	return &DB{dialect: MySQL, write: g, read: g, pools: []*sql.DB{pool}, opts: opts, galera: srv.galera, syncWait: syncWait}, nil
 }
 
-// isolationVariable names the session variable of the isolation level:
-// MySQL and MariaDB 11.1+ call it transaction_isolation, older MariaDB
-// tx_isolation.
-func isolationVariable(cfg *mysql.Config) (string, error) {
+// galeraSyncWait makes every session of a Galera node read its writes
+// across nodes, and returns the wsrep_sync_wait the sessions will have.
+//
+// A commit returns once the cluster has ordered it; other nodes apply it a
+// moment later. Without a causality wait, a replica on another node can miss
+// what a client was just told succeeded: an invite just created is
+// NOT_FOUND when accepted through another replica, an export's download URL
+// is NOT_FOUND there, a page lacks the event just written. Bit 1 of
+// wsrep_sync_wait makes each SELECT (and BEGIN) first wait until the node
+// has applied everything the cluster committed before it began, at the cost
+// of one group round trip per read (well under a millisecond on a LAN; the
+// link's round trip on a WAN). Writes need nothing more: a write based on a
+// stale read fails certification and is retried (conn.inTx).
+//
+// A wsrep_sync_wait in the DSN is the operator's choice and is kept (0 turns
+// the wait off); otherwise the server's setting is kept if it has bit 1,
+// and bit 1 is added to it if not.
+func galeraSyncWait(cfg *mysql.Config, global int) string {
+	for k, v := range cfg.Params {
+		if strings.EqualFold(k, "wsrep_sync_wait") {
+			return v
+		}
+	}
+	if global&1 == 1 {
+		return strconv.Itoa(global)
+	}
+	v := strconv.Itoa(global | 1)
+	cfg.Params["wsrep_sync_wait"] = v
+	return v
+}
+
+// serverInfo is what openMySQL needs to know about the server before it
+// opens the pool.
+type serverInfo struct {
+	// isolationVar names the session variable of the isolation level:
+	// MySQL and MariaDB 11.1+ call it transaction_isolation, older MariaDB
+	// tx_isolation.
+	isolationVar string
+	// galera is whether the server is a node of a Galera cluster
+	// (wsrep_on), and globalSyncWait its server-wide wsrep_sync_wait.
+	galera         bool
+	globalSyncWait int
+}
+
+// probeServer asks the server, over one short-lived connection, what
+// openMySQL needs to know, in one SHOW GLOBAL VARIABLES: it works on every
+// MySQL and MariaDB (MySQL 8 removed information_schema.session_variables),
+// and a server without Galera support simply has no wsrep_ variables.
+func probeServer(cfg *mysql.Config) (serverInfo, error) {
+	var info serverInfo
 	probe, err := sql.Open("mysql", cfg.FormatDSN())
 	if err != nil {
-		return "", err
+		return info, err
 	}
 	defer probe.Close()
+	probe.SetMaxOpenConns(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var name string
-	err = probe.QueryRowContext(ctx, `SELECT variable_name FROM information_schema.session_variables
-		WHERE variable_name IN ('TRANSACTION_ISOLATION', 'TX_ISOLATION') ORDER BY variable_name LIMIT 1`).Scan(&name)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", errors.New("the server has no transaction_isolation or tx_isolation variable")
+	rows, err := probe.QueryContext(ctx, "SHOW GLOBAL VARIABLES WHERE Variable_name IN "+
+		"('transaction_isolation', 'tx_isolation', 'wsrep_on', 'wsrep_sync_wait')")
+	if err != nil {
+		return info, err
 	}
-	return strings.ToLower(name), err
+	defer rows.Close()
+	for rows.Next() {
+		var name, value string
+		if err := rows.Scan(&name, &value); err != nil {
+			return info, err
+		}
+		switch name = strings.ToLower(name); name {
+		case "transaction_isolation":
+			info.isolationVar = name
+		case "tx_isolation":
+			if info.isolationVar == "" {
+				info.isolationVar = name
+			}
+		case "wsrep_on":
+			info.galera = strings.EqualFold(value, "ON")
+		case "wsrep_sync_wait":
+			info.globalSyncWait, _ = strconv.Atoi(value)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return info, err
+	}
+	if info.isolationVar == "" {
+		return info, errors.New("the server has no transaction_isolation or tx_isolation variable")
+	}
+	return info, nil
 }
+
+// Galera reports whether the database is a node of a Galera cluster, and if
+// so the wsrep_sync_wait its sessions run with (see galeraSyncWait).
+func (db *DB) Galera() (bool, string) { return db.galera, db.syncWait }
 
 // Dialect reports which database this is.
 func (db *DB) Dialect() Dialect { return db.dialect }
@@ -248,6 +335,33 @@ func (db *DB) Ping(ctx context.Context) error {
 	defer cancel()
 	for _, p := range db.pools {
 		if err := p.PingContext(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readyQuery is what readiness asks of every pool: a read of a small table
+// the service always has (every migration run creates it first). A ping or
+// SELECT 1 is not enough. A Galera node that lost quorum (non-Primary), or
+// one that is still joining, answers both while refusing every statement
+// that touches a table (error 1047, "WSREP has not yet prepared node for
+// application use"); so does a MySQL server whose tables are unreadable for
+// any other reason. With wsrep_sync_wait on (see openMySQL) the read also
+// waits for the node's causality check: a node that cannot reach the
+// cluster's primary component does not answer it within the deadline.
+const readyQuery = "SELECT 1 FROM schema_migrations LIMIT 1"
+
+// Ready checks that the database can serve the service's requests: every
+// pool runs readyQuery, within two seconds (less when the statement deadline
+// is shorter). It costs one primary-key read per pool.
+func (db *DB) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, min(db.opts.QueryTimeout, 2*time.Second))
+	defer cancel()
+	for _, p := range db.pools {
+		var one int
+		err := p.QueryRowContext(ctx, readyQuery).Scan(&one)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 	}

@@ -20,7 +20,13 @@ import (
 
 func open(t *testing.T, db testenv.DB) *DB {
 	t.Helper()
-	s, err := Open(context.Background(), db.URL, Options{})
+	return openWith(t, db, Options{})
+}
+
+// openWith opens and migrates db with opts.
+func openWith(t *testing.T, db testenv.DB, opts Options) *DB {
+	t.Helper()
+	s, err := Open(context.Background(), db.URL, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,9 +39,16 @@ func open(t *testing.T, db testenv.DB) *DB {
 
 // TestDeadlockIsRetried makes two transactions lock two workspaces in
 // opposite orders: InnoDB kills one with a deadlock (1213), and InTx runs it
-// again, so that both succeed and exactly one attempt is repeated.
+// again, so that both succeed and exactly one attempt is repeated; the
+// conflict is reported once, as retried.
 func TestDeadlockIsRetried(t *testing.T) {
-	db := open(t, testenv.MySQL(t))
+	var mu sync.Mutex
+	var conflicts []string
+	db := openWith(t, testenv.MySQL(t), Options{OnConflict: func(cause string, gaveUp bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		conflicts = append(conflicts, fmt.Sprintf("%s gaveUp=%v", cause, gaveUp))
+	}})
 	ws := db.Workspaces()
 	ctx := context.Background()
 	now := time.Now()
@@ -74,6 +87,11 @@ func TestDeadlockIsRetried(t *testing.T) {
 	if n := attempts.Load(); n != 3 {
 		t.Errorf("%d attempts, want 3 (two transactions, one retried after the deadlock)", n)
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(conflicts) != "[deadlock gaveUp=false]" {
+		t.Errorf("OnConflict was told %v, want [deadlock gaveUp=false]", conflicts)
+	}
 }
 
 // TestRetryableErrors pins which errors retry a transaction.
@@ -98,9 +116,17 @@ func TestRetryableErrors(t *testing.T) {
 }
 
 // TestRetriesAreBounded shows that a transaction that keeps deadlocking
-// gives up after maxTxAttempts and returns the error.
+// gives up after maxTxAttempts and returns the error; every lost attempt is
+// reported, the last as given up.
 func TestRetriesAreBounded(t *testing.T) {
-	db := open(t, testenv.SQLite(t))
+	var retried, gaveUp int
+	db := openWith(t, testenv.SQLite(t), Options{OnConflict: func(cause string, last bool) {
+		if last {
+			gaveUp++
+		} else {
+			retried++
+		}
+	}})
 	var attempts int
 	err := db.Workspaces().InTx(context.Background(), func(workspace.Store) error {
 		attempts++
@@ -108,6 +134,26 @@ func TestRetriesAreBounded(t *testing.T) {
 	})
 	if err == nil || attempts != maxTxAttempts {
 		t.Errorf("after %d attempts: %v; want %d attempts and an error", attempts, err, maxTxAttempts)
+	}
+	if retried != maxTxAttempts-1 || gaveUp != 1 {
+		t.Errorf("OnConflict: %d retried, %d given up; want %d and 1", retried, gaveUp, maxTxAttempts-1)
+	}
+}
+
+// TestBackoffGrowsAndIsBounded pins the pauses between attempts.
+func TestBackoffGrowsAndIsBounded(t *testing.T) {
+	var total time.Duration
+	for n := 1; n < maxTxAttempts; n++ {
+		lo := min(200*time.Millisecond, 5*time.Millisecond<<(n-1)) / 2
+		for range 20 {
+			if d := txBackoff(n); d < lo || d > 2*lo+time.Nanosecond {
+				t.Errorf("txBackoff(%d) = %s, want within [%s, %s]", n, d, lo, 2*lo)
+			}
+		}
+		total += 2 * lo
+	}
+	if total > 1100*time.Millisecond {
+		t.Errorf("the pauses add up to %s at most; keep them near a second", total)
 	}
 }
 

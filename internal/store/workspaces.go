@@ -57,11 +57,21 @@ func (s *Workspaces) FindVerifiedUsersByEmail(ctx context.Context, key string, l
 	return convert(rows, userRow.toDomain), err
 }
 
-// LockUser holds the user's row until the transaction ends.
+// LockUser holds the user's row until the transaction ends, by writing it
+// (version + 1): on Galera a SELECT … FOR UPDATE would not conflict with a
+// transaction on another node that counted the same user's workspaces, and
+// both would commit (see migration 0009). A missing user is
+// apperr.ErrNotFound.
 func (s *Workspaces) LockUser(ctx context.Context, id string) error {
-	var r userRow
 	return s.c.run(ctx, true, func(db *gorm.DB) error {
-		return db.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).Select("id").Take(&r, "id = ?", id).Error
+		res := db.Exec("UPDATE users SET version = version + 1 WHERE id = ?", id)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return gorm.ErrRecordNotFound
+		}
+		return nil
 	})
 }
 
@@ -83,14 +93,21 @@ func (s *Workspaces) CountWorkspacesCreatedSince(ctx context.Context, userID str
 	return int(n), err
 }
 
-// SaveUser inserts the user or refreshes its email and name.
+// SaveUser inserts the user or refreshes its email and name. It runs as a
+// transaction of its own so that losing to a concurrent write of the row is
+// retried like any transaction: a new user's first requests often reach
+// several replicas at once, and on Galera their inserts conflict at
+// certification (error 1213), which the server retries only once for a
+// statement outside a transaction (wsrep_retry_autocommit).
 func (s *Workspaces) SaveUser(ctx context.Context, u workspace.User) error {
 	r := userFromDomain(u)
-	return s.c.run(ctx, true, func(db *gorm.DB) error {
-		return db.Clauses(clause.OnConflict{
-			Columns:   []clause.Column{{Name: "id"}},
-			DoUpdates: clause.AssignmentColumns([]string{"email", "email_key", "email_verified", "name", "updated_at"}),
-		}).Create(&r).Error
+	return s.c.inTx(ctx, func(c conn) error {
+		return c.run(ctx, true, func(db *gorm.DB) error {
+			return db.Clauses(clause.OnConflict{
+				Columns:   []clause.Column{{Name: "id"}},
+				DoUpdates: clause.AssignmentColumns([]string{"email", "email_key", "email_verified", "name", "updated_at"}),
+			}).Create(&r).Error
+		})
 	})
 }
 

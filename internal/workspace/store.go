@@ -27,7 +27,9 @@ type Store interface {
 	SaveUser(ctx context.Context, u User) error
 	// LockUser holds the user's row until the transaction ends, so that one
 	// user's workspace creations, and the memberships counted against
-	// MaxWorkspacesPerUser, are counted one at a time.
+	// MaxWorkspacesPerUser, are counted one at a time. It writes the row:
+	// on a multi-primary cluster only a row both rivals write makes them
+	// conflict.
 	LockUser(ctx context.Context, id string) error
 	// CountMemberships counts the workspaces userID belongs to.
 	CountMemberships(ctx context.Context, userID string) (int, error)

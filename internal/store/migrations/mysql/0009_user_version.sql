@@ -1,0 +1,12 @@
+-- users.version increases every time a transaction locks the user's row to
+-- count what the user has (workspace.Store.LockUser: the workspaces one user
+-- belongs to, and creates per day). The lock is a write on purpose. On one
+-- server a SELECT … FOR UPDATE would do, but on a multi-primary cluster
+-- (Galera) a read lock taken on one node neither blocks a transaction on
+-- another nor enters the write set that certification compares: two
+-- creations through two nodes each counted the same memberships and both
+-- committed. A changed row is certified, so the second of two rivals fails
+-- (error 1213) and its retry counts again. (MySQL reports a row assigned its
+-- own value as unchanged, and Galera does not certify it: hence a counter.)
+-- Numbered 0009: 0008 is taken by another branch's migration.
+ALTER TABLE users ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
