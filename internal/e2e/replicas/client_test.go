@@ -33,7 +33,7 @@ const (
 func (o outcome) String() string { return [...]string{"acked", "refused", "in doubt"}[o] }
 
 // request is one mutation the test sent, with the events its success writes
-// (CONTRACT §6) and what the client was told.
+// (docs/API.md §6) and what the client was told.
 type request struct {
 	id      string // X-Request-Id, which the events record
 	kind    string // the mutation's name

@@ -1,4 +1,4 @@
-// Package replicas holds the test of CONTRACT §12 end to end: three
+// Package replicas holds the test of docs/API.md §12 end to end: three
 // `auditlogd serve` processes, the real binary, each on a different node of a
 // three-node MariaDB Galera cluster (internal/testenv/galera), under mixed
 // concurrent load, with one node killed and restarted mid-load. It has no

@@ -16,7 +16,7 @@ import (
 )
 
 // The mutations of the load and the events each one's success writes
-// (CONTRACT §6, §10, §11).
+// (docs/API.md §6, §10, §11).
 var (
 	evMemberAdded   = []string{"MEMBER_ADDED"}
 	evMemberRemoved = []string{"MEMBER_REMOVED"}
@@ -370,7 +370,7 @@ func (g *rig) download(dl *http.Client, sp *space, made int, rawURL string, rawH
 			continue
 		case res.StatusCode == http.StatusForbidden && head.WorkspaceID == sp.id:
 			// The requester lost admin in a race before the download, which
-			// re-checks it (CONTRACT §7).
+			// re-checks it (docs/API.md §7).
 			st.add(func(s *stats) { s.exportsRequesterGone++ })
 			return
 		case res.StatusCode != http.StatusOK:

@@ -39,7 +39,7 @@ const (
 	recovery = 10 * time.Second // node 3 back
 )
 
-// TestReplicasOnGalera is CONTRACT §12 end to end. Three `auditlogd serve`
+// TestReplicasOnGalera is docs/API.md §12 end to end. Three `auditlogd serve`
 // processes, the real binary, each on its own node of a three-node MariaDB
 // Galera cluster, share the secrets and signing key, and take mixed
 // concurrent load through a balancer that follows /readyz: two admins of
