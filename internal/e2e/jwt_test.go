@@ -148,43 +148,47 @@ func TestJWTRejectedHS256Tokens(t *testing.T) {
 	hs := func(alg jwa.SignatureAlgorithm, key []byte, edit ...any) func(t *testing.T, c map[string]any) string {
 		return func(t *testing.T, c map[string]any) string { return hJWT(t, alg, key, hWith(c, edit...)) }
 	}
-	now := time.Now()
-	cases := []tc{
-		{"HS512 with the right secret", hClaims("hs512"), hs(jwa.HS512, secret)},
-		{"HS384 with the right secret", hClaims("hs384"), hs(jwa.HS384, secret)},
-		{"alg none", hClaims("none"), func(t *testing.T, c map[string]any) string { return hJWT(t, jwa.NoSignature, nil, c) }},
-		{"alg none with the HS256 signature kept", hClaims("none-sig"), func(t *testing.T, c map[string]any) string {
-			good := strings.Split(hJWT(t, jwa.HS256, secret, c), ".")
-			none := strings.Split(hJWT(t, jwa.NoSignature, nil, c), ".")
-			return none[0] + "." + none[1] + "." + good[2]
-		}},
-		{"another secret", hClaims("other"), hs(jwa.HS256, []byte("another-secret-0123456789-abcdefghijklmnopqrstuvwxyz"))},
-		{"exp: 0", hClaims("exp0"), hs(jwa.HS256, secret, "exp", 0)},
-		{"exp negative", hClaims("expneg"), hs(jwa.HS256, secret, "exp", -1)},
-		{"exp missing", hClaims("noexp"), hs(jwa.HS256, secret, "exp", nil)},
-		{"expired", hClaims("expired"), hs(jwa.HS256, secret, "exp", now.Add(-time.Hour).Unix(), "iat", now.Add(-2*time.Hour).Unix())},
-		{"expired beyond the skew", hClaims("expired-skew"), hs(jwa.HS256, secret, "exp", now.Add(-2*time.Minute).Unix())},
-		{"nbf in the future", hClaims("nbf"), hs(jwa.HS256, secret, "nbf", now.Add(time.Hour).Unix())},
-		{"nbf beyond the skew", hClaims("nbf-skew"), hs(jwa.HS256, secret, "nbf", now.Add(2*time.Minute).Unix())},
-		{"iat in the future", hClaims("iat"), hs(jwa.HS256, secret, "iat", now.Add(time.Hour).Unix(), "exp", now.Add(2*time.Hour).Unix())},
-		{"iat beyond the skew", hClaims("iat-skew"), hs(jwa.HS256, secret, "iat", now.Add(2*time.Minute).Unix())},
-		{"sub missing", nil, hs(jwa.HS256, secret, "sub", nil)},
-		{"sub empty", nil, hs(jwa.HS256, secret, "sub", "")},
-		{"payload swapped under a valid signature", hClaims("splice"), func(t *testing.T, c map[string]any) string {
-			honest := strings.Split(hJWT(t, jwa.HS256, secret, hClaims("honest")), ".")
-			forged := strings.Split(hJWT(t, jwa.HS256, []byte("x-secret-0123456789-abcdefghijklmnopqrstuvwxyz"), c), ".")
-			return honest[0] + "." + forged[1] + "." + honest[2]
-		}},
-		{"signature stripped", hClaims("stripped"), func(t *testing.T, c map[string]any) string {
-			p := strings.Split(hJWT(t, jwa.HS256, secret, c), ".")
-			return p[0] + "." + p[1] + "."
-		}},
-		{"email not an email", hClaims("bad-email"), hs(jwa.HS256, secret, "email", "not-an-email")},
+	// The times are taken when a database's subtest starts, not here: with
+	// -parallel 2 on a busy machine a parallel subtest can wait minutes
+	// for its turn, and "2 minutes ahead" would have become "now".
+	makeCases := func(now time.Time) []tc {
+		return []tc{
+			{"HS512 with the right secret", hClaims("hs512"), hs(jwa.HS512, secret)},
+			{"HS384 with the right secret", hClaims("hs384"), hs(jwa.HS384, secret)},
+			{"alg none", hClaims("none"), func(t *testing.T, c map[string]any) string { return hJWT(t, jwa.NoSignature, nil, c) }},
+			{"alg none with the HS256 signature kept", hClaims("none-sig"), func(t *testing.T, c map[string]any) string {
+				good := strings.Split(hJWT(t, jwa.HS256, secret, c), ".")
+				none := strings.Split(hJWT(t, jwa.NoSignature, nil, c), ".")
+				return none[0] + "." + none[1] + "." + good[2]
+			}},
+			{"another secret", hClaims("other"), hs(jwa.HS256, []byte("another-secret-0123456789-abcdefghijklmnopqrstuvwxyz"))},
+			{"exp: 0", hClaims("exp0"), hs(jwa.HS256, secret, "exp", 0)},
+			{"exp negative", hClaims("expneg"), hs(jwa.HS256, secret, "exp", -1)},
+			{"exp missing", hClaims("noexp"), hs(jwa.HS256, secret, "exp", nil)},
+			{"expired", hClaims("expired"), hs(jwa.HS256, secret, "exp", now.Add(-time.Hour).Unix(), "iat", now.Add(-2*time.Hour).Unix())},
+			{"expired beyond the skew", hClaims("expired-skew"), hs(jwa.HS256, secret, "exp", now.Add(-2*time.Minute).Unix())},
+			{"nbf in the future", hClaims("nbf"), hs(jwa.HS256, secret, "nbf", now.Add(time.Hour).Unix())},
+			{"nbf beyond the skew", hClaims("nbf-skew"), hs(jwa.HS256, secret, "nbf", now.Add(2*time.Minute).Unix())},
+			{"iat in the future", hClaims("iat"), hs(jwa.HS256, secret, "iat", now.Add(time.Hour).Unix(), "exp", now.Add(2*time.Hour).Unix())},
+			{"iat beyond the skew", hClaims("iat-skew"), hs(jwa.HS256, secret, "iat", now.Add(2*time.Minute).Unix())},
+			{"sub missing", nil, hs(jwa.HS256, secret, "sub", nil)},
+			{"sub empty", nil, hs(jwa.HS256, secret, "sub", "")},
+			{"payload swapped under a valid signature", hClaims("splice"), func(t *testing.T, c map[string]any) string {
+				honest := strings.Split(hJWT(t, jwa.HS256, secret, hClaims("honest")), ".")
+				forged := strings.Split(hJWT(t, jwa.HS256, []byte("x-secret-0123456789-abcdefghijklmnopqrstuvwxyz"), c), ".")
+				return honest[0] + "." + forged[1] + "." + honest[2]
+			}},
+			{"signature stripped", hClaims("stripped"), func(t *testing.T, c map[string]any) string {
+				p := strings.Split(hJWT(t, jwa.HS256, secret, c), ".")
+				return p[0] + "." + p[1] + "."
+			}},
+			{"email not an email", hClaims("bad-email"), hs(jwa.HS256, secret, "email", "not-an-email")},
+		}
 	}
 	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
 		t.Parallel()
 		s := newServer(t, db, nil)
-		for _, c := range cases {
+		for _, c := range makeCases(time.Now()) {
 			t.Run(c.name, func(t *testing.T) {
 				claims := c.claims
 				if claims == nil {
@@ -209,7 +213,7 @@ func TestJWTRejectedHS256Tokens(t *testing.T) {
 			hWantViewer(t, s, hJWT(t, jwa.HS256, secret, c), c["sub"].(string))
 			// Within the 30 s skew, nbf and iat a little ahead are tolerated.
 			c = hClaims("skew")
-			hWantViewer(t, s, hJWT(t, jwa.HS256, secret, hWith(c, "nbf", now.Add(10*time.Second).Unix(), "iat", now.Add(10*time.Second).Unix())), c["sub"].(string))
+			hWantViewer(t, s, hJWT(t, jwa.HS256, secret, hWith(c, "nbf", time.Now().Add(10*time.Second).Unix(), "iat", time.Now().Add(10*time.Second).Unix())), c["sub"].(string))
 		})
 	})
 }
