@@ -17,6 +17,7 @@ import (
 	"github.com/auditlogd/auditlogd/graph/model"
 	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/digest"
+	"github.com/auditlogd/auditlogd/internal/insight"
 	"github.com/auditlogd/auditlogd/internal/integrity"
 	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/stream"
@@ -62,15 +63,26 @@ type ComplexityRoot struct {
 		RevokedAt  func(childComplexity int) int
 	}
 
+	AuditActionCount struct {
+		Action func(childComplexity int) int
+		Count  func(childComplexity int) int
+	}
+
 	AuditActor struct {
 		Email func(childComplexity int) int
 		ID    func(childComplexity int) int
 		Type  func(childComplexity int) int
 	}
 
+	AuditActorCount struct {
+		Actor func(childComplexity int) int
+		Count func(childComplexity int) int
+	}
+
 	AuditEvent struct {
 		Action       func(childComplexity int) int
 		Actor        func(childComplexity int) int
+		Flags        func(childComplexity int) int
 		Hash         func(childComplexity int) int
 		ID           func(childComplexity int) int
 		IPAddress    func(childComplexity int) int
@@ -96,6 +108,11 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	AuditFlagCount struct {
+		Count func(childComplexity int) int
+		Flag  func(childComplexity int) int
+	}
+
 	AuditLogExport struct {
 		ExpiresAt func(childComplexity int) int
 		Format    func(childComplexity int) int
@@ -111,6 +128,15 @@ type ComplexityRoot struct {
 		Signature   func(childComplexity int) int
 		SignedAt    func(childComplexity int) int
 		WorkspaceID func(childComplexity int) int
+	}
+
+	AuditLogSummary struct {
+		ByAction  func(childComplexity int) int
+		ByFlag    func(childComplexity int) int
+		Since     func(childComplexity int) int
+		TopActors func(childComplexity int) int
+		Total     func(childComplexity int) int
+		Until     func(childComplexity int) int
 	}
 
 	AuditLogVerification struct {
@@ -190,19 +216,20 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AcceptInvite     func(childComplexity int, token string) int
-		AddMember        func(childComplexity int, input model.AddMemberInput) int
-		CreateAPIKey     func(childComplexity int, input model.CreateAPIKeyInput) int
-		CreateInviteLink func(childComplexity int, input model.CreateInviteLinkInput) int
-		CreateLogStream  func(childComplexity int, input model.CreateLogStreamInput) int
-		CreateWorkspace  func(childComplexity int, input model.CreateWorkspaceInput) int
-		DeleteInviteLink func(childComplexity int, workspaceID string, id string) int
-		DeleteLogStream  func(childComplexity int, workspaceID string, id string) int
-		ExportAuditLog   func(childComplexity int, input model.ExportAuditLogInput) int
-		RemoveMember     func(childComplexity int, workspaceID string, userID string) int
-		RevokeAPIKey     func(childComplexity int, workspaceID string, id string) int
-		SetWorkspacePlan func(childComplexity int, workspaceID string, plan workspace.Plan) int
-		UpdateMemberRole func(childComplexity int, input model.UpdateMemberRoleInput) int
+		AcceptInvite      func(childComplexity int, token string) int
+		AddMember         func(childComplexity int, input model.AddMemberInput) int
+		CreateAPIKey      func(childComplexity int, input model.CreateAPIKeyInput) int
+		CreateInviteLink  func(childComplexity int, input model.CreateInviteLinkInput) int
+		CreateLogStream   func(childComplexity int, input model.CreateLogStreamInput) int
+		CreateWorkspace   func(childComplexity int, input model.CreateWorkspaceInput) int
+		DeleteInviteLink  func(childComplexity int, workspaceID string, id string) int
+		DeleteLogStream   func(childComplexity int, workspaceID string, id string) int
+		ExportAuditLog    func(childComplexity int, input model.ExportAuditLogInput) int
+		RemoveMember      func(childComplexity int, workspaceID string, userID string) int
+		RevokeAPIKey      func(childComplexity int, workspaceID string, id string) int
+		SetTrustedDomains func(childComplexity int, workspaceID string, domains []string) int
+		SetWorkspacePlan  func(childComplexity int, workspaceID string, plan workspace.Plan) int
+		UpdateMemberRole  func(childComplexity int, input model.UpdateMemberRoleInput) int
 	}
 
 	PageInfo struct {
@@ -213,12 +240,13 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		AuditLog       func(childComplexity int, workspaceID string, first *int, after *string, last *int, before *string, filter *model.AuditLogFilter, orderBy *model.AuditLogOrder) int
-		AuditLogHead   func(childComplexity int, workspaceID string) int
-		VerifyAuditLog func(childComplexity int, workspaceID string) int
-		Viewer         func(childComplexity int) int
-		Workspace      func(childComplexity int, id string) int
-		Workspaces     func(childComplexity int) int
+		AuditLog        func(childComplexity int, workspaceID string, first *int, after *string, last *int, before *string, filter *model.AuditLogFilter, orderBy *model.AuditLogOrder) int
+		AuditLogHead    func(childComplexity int, workspaceID string) int
+		AuditLogSummary func(childComplexity int, workspaceID string, since *time.Time, until *time.Time) int
+		VerifyAuditLog  func(childComplexity int, workspaceID string) int
+		Viewer          func(childComplexity int) int
+		Workspace       func(childComplexity int, id string) int
+		Workspaces      func(childComplexity int) int
 	}
 
 	RemoveMemberPayload struct {
@@ -240,16 +268,17 @@ type ComplexityRoot struct {
 	}
 
 	Workspace struct {
-		APIKeys     func(childComplexity int) int
-		AuditLog    func(childComplexity int, first *int, after *string, last *int, before *string, filter *model.AuditLogFilter, orderBy *model.AuditLogOrder) int
-		CreatedAt   func(childComplexity int) int
-		ID          func(childComplexity int) int
-		InviteLinks func(childComplexity int) int
-		LogStreams  func(childComplexity int) int
-		Members     func(childComplexity int) int
-		Name        func(childComplexity int) int
-		Plan        func(childComplexity int) int
-		ViewerRole  func(childComplexity int) int
+		APIKeys        func(childComplexity int) int
+		AuditLog       func(childComplexity int, first *int, after *string, last *int, before *string, filter *model.AuditLogFilter, orderBy *model.AuditLogOrder) int
+		CreatedAt      func(childComplexity int) int
+		ID             func(childComplexity int) int
+		InviteLinks    func(childComplexity int) int
+		LogStreams     func(childComplexity int) int
+		Members        func(childComplexity int) int
+		Name           func(childComplexity int) int
+		Plan           func(childComplexity int) int
+		TrustedDomains func(childComplexity int) int
+		ViewerRole     func(childComplexity int) int
 	}
 }
 
@@ -284,6 +313,7 @@ type MutationResolver interface {
 	RevokeAPIKey(ctx context.Context, workspaceID string, id string) (*model.RevokeAPIKeyPayload, error)
 	CreateLogStream(ctx context.Context, input model.CreateLogStreamInput) (*model.CreateLogStreamPayload, error)
 	DeleteLogStream(ctx context.Context, workspaceID string, id string) (*model.DeleteLogStreamPayload, error)
+	SetTrustedDomains(ctx context.Context, workspaceID string, domains []string) (*workspace.Workspace, error)
 }
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*workspace.User, error)
@@ -292,6 +322,7 @@ type QueryResolver interface {
 	AuditLog(ctx context.Context, workspaceID string, first *int, after *string, last *int, before *string, filter *model.AuditLogFilter, orderBy *model.AuditLogOrder) (*model.AuditEventConnection, error)
 	AuditLogHead(ctx context.Context, workspaceID string) (*integrity.SignedHead, error)
 	VerifyAuditLog(ctx context.Context, workspaceID string) (*model.AuditLogVerification, error)
+	AuditLogSummary(ctx context.Context, workspaceID string, since *time.Time, until *time.Time) (*audit.Summary, error)
 }
 type SubscriptionResolver interface {
 	AuditLogEvents(ctx context.Context, workspaceID string, afterSequence *int) (<-chan *audit.Event, error)
@@ -303,6 +334,7 @@ type WorkspaceResolver interface {
 	AuditLog(ctx context.Context, obj *workspace.Workspace, first *int, after *string, last *int, before *string, filter *model.AuditLogFilter, orderBy *model.AuditLogOrder) (*model.AuditEventConnection, error)
 	APIKeys(ctx context.Context, obj *workspace.Workspace) ([]workspace.APIKey, error)
 	LogStreams(ctx context.Context, obj *workspace.Workspace) ([]workspace.LogStream, error)
+	TrustedDomains(ctx context.Context, obj *workspace.Workspace) ([]string, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -372,6 +404,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ApiKey.RevokedAt(childComplexity), true
 
+	case "AuditActionCount.action":
+		if e.ComplexityRoot.AuditActionCount.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditActionCount.Action(childComplexity), true
+	case "AuditActionCount.count":
+		if e.ComplexityRoot.AuditActionCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditActionCount.Count(childComplexity), true
+
 	case "AuditActor.email":
 		if e.ComplexityRoot.AuditActor.Email == nil {
 			break
@@ -391,6 +436,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditActor.Type(childComplexity), true
 
+	case "AuditActorCount.actor":
+		if e.ComplexityRoot.AuditActorCount.Actor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditActorCount.Actor(childComplexity), true
+	case "AuditActorCount.count":
+		if e.ComplexityRoot.AuditActorCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditActorCount.Count(childComplexity), true
+
 	case "AuditEvent.action":
 		if e.ComplexityRoot.AuditEvent.Action == nil {
 			break
@@ -403,6 +461,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.Actor(childComplexity), true
+	case "AuditEvent.flags":
+		if e.ComplexityRoot.AuditEvent.Flags == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Flags(childComplexity), true
 	case "AuditEvent.hash":
 		if e.ComplexityRoot.AuditEvent.Hash == nil {
 			break
@@ -508,6 +572,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
 
+	case "AuditFlagCount.count":
+		if e.ComplexityRoot.AuditFlagCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditFlagCount.Count(childComplexity), true
+	case "AuditFlagCount.flag":
+		if e.ComplexityRoot.AuditFlagCount.Flag == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditFlagCount.Flag(childComplexity), true
+
 	case "AuditLogExport.expiresAt":
 		if e.ComplexityRoot.AuditLogExport.ExpiresAt == nil {
 			break
@@ -575,6 +652,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditLogHead.WorkspaceID(childComplexity), true
+
+	case "AuditLogSummary.byAction":
+		if e.ComplexityRoot.AuditLogSummary.ByAction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogSummary.ByAction(childComplexity), true
+	case "AuditLogSummary.byFlag":
+		if e.ComplexityRoot.AuditLogSummary.ByFlag == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogSummary.ByFlag(childComplexity), true
+	case "AuditLogSummary.since":
+		if e.ComplexityRoot.AuditLogSummary.Since == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogSummary.Since(childComplexity), true
+	case "AuditLogSummary.topActors":
+		if e.ComplexityRoot.AuditLogSummary.TopActors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogSummary.TopActors(childComplexity), true
+	case "AuditLogSummary.total":
+		if e.ComplexityRoot.AuditLogSummary.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogSummary.Total(childComplexity), true
+	case "AuditLogSummary.until":
+		if e.ComplexityRoot.AuditLogSummary.Until == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogSummary.Until(childComplexity), true
 
 	case "AuditLogVerification.checkedEvents":
 		if e.ComplexityRoot.AuditLogVerification.CheckedEvents == nil {
@@ -966,6 +1080,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["workspaceId"].(string), args["id"].(string)), true
+	case "Mutation.setTrustedDomains":
+		if e.ComplexityRoot.Mutation.SetTrustedDomains == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setTrustedDomains_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetTrustedDomains(childComplexity, args["workspaceId"].(string), args["domains"].([]string)), true
 	case "Mutation.setWorkspacePlan":
 		if e.ComplexityRoot.Mutation.SetWorkspacePlan == nil {
 			break
@@ -1036,6 +1161,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditLogHead(childComplexity, args["workspaceId"].(string)), true
+	case "Query.auditLogSummary":
+		if e.ComplexityRoot.Query.AuditLogSummary == nil {
+			break
+		}
+
+		args, err := ec.field_Query_auditLogSummary_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AuditLogSummary(childComplexity, args["workspaceId"].(string), args["since"].(*time.Time), args["until"].(*time.Time)), true
 
 	case "Query.verifyAuditLog":
 		if e.ComplexityRoot.Query.VerifyAuditLog == nil {
@@ -1176,6 +1312,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Workspace.Plan(childComplexity), true
+	case "Workspace.trustedDomains":
+		if e.ComplexityRoot.Workspace.TrustedDomains == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Workspace.TrustedDomains(childComplexity), true
 	case "Workspace.viewerRole":
 		if e.ComplexityRoot.Workspace.ViewerRole == nil {
 			break
@@ -1558,6 +1700,62 @@ type Subscription {
   "Every new event of the workspace, in sequence order, after afterSequence (default: from now). Over graphql-transport-ws; connection_init carries {\"Authorization\": \"Bearer …\"}."
   auditLogEvents(workspaceId: ID!, afterSequence: Int): AuditEvent! @admin @businessPlan
 }
+
+# Insights (docs/API.md §14): the events an admin should look at, and what
+# happened this week.
+
+"Why an event deserves a look. Decided when the event is written and never changed; advisory (not hashed)."
+enum AuditFlag {
+  "Invites, adds or admits someone whose email domain is not trusted (the workspace's trustedDomains, or while none are set, its admins' domains)."
+  EXTERNAL_DOMAIN
+  "Gives someone the ADMIN role (added, invited, accepted or changed to ADMIN)."
+  ADMIN_GRANTED
+  "The actor's tenth or later user-management event in this workspace within ten minutes."
+  BURST
+  "The actor acts from a network (IPv4 /24, IPv6 /64) not seen for them in this workspace within the retention window; never on their first event."
+  NEW_LOCATION
+}
+
+extend type AuditEvent {
+  "In the enum's order; [] when none."
+  flags: [AuditFlag!]!
+}
+
+extend input AuditLogFilter {
+  "Events with any of these flags."
+  flags: [AuditFlag!]
+}
+
+extend type Workspace {
+  "The email domains whose people joining are not flagged EXTERNAL_DOMAIN: lower-case, IDNA A-labels (xn--…); *.example.com trusts every subdomain of example.com. [] when none are set."
+  trustedDomains: [String!] @admin
+}
+
+extend type Mutation {
+  "Replaces the workspace's trusted domains (at most 50; [] clears them, and the admins' domains are trusted again). Entries are normalised: lower-cased, IDNA, without a trailing dot; URLs, emails, IP addresses, single labels and public suffixes are refused. Writes TRUSTED_DOMAINS_UPDATED."
+  setTrustedDomains(workspaceId: ID!, domains: [String!]!): Workspace! @admin
+}
+
+type AuditActionCount { action: AuditAction! count: Int! }
+type AuditFlagCount { flag: AuditFlag! count: Int! }
+type AuditActorCount { actor: AuditActor! count: Int! }
+"What happened in a window of the log; counts are exact."
+type AuditLogSummary {
+  since: Time!
+  until: Time!
+  total: Int!
+  "Every action, in the enum's order, zeros included."
+  byAction: [AuditActionCount!]!
+  "Every flag, in the enum's order, zeros included; an event with two flags counts for both."
+  byFlag: [AuditFlagCount!]!
+  "The 10 most active actors, most events first."
+  topActors: [AuditActorCount!]!
+}
+
+extend type Query {
+  "A summary of the log in [since, until): by default the last 7 days. A since before the retention window is clamped to it."
+  auditLogSummary(workspaceId: ID!, since: Time, until: Time): AuditLogSummary @admin @businessPlan
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1588,6 +1786,16 @@ func (ec *executionContext) childFields_ApiKey(ctx context.Context, field graphq
 	return nil, fmt.Errorf("no field named %q was found under type ApiKey", field.Name)
 }
 
+func (ec *executionContext) childFields_AuditActionCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "action":
+		return ec.fieldContext_AuditActionCount_action(ctx, field)
+	case "count":
+		return ec.fieldContext_AuditActionCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditActionCount", field.Name)
+}
+
 func (ec *executionContext) childFields_AuditActor(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1598,6 +1806,16 @@ func (ec *executionContext) childFields_AuditActor(ctx context.Context, field gr
 		return ec.fieldContext_AuditActor_type(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditActor", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditActorCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "actor":
+		return ec.fieldContext_AuditActorCount_actor(ctx, field)
+	case "count":
+		return ec.fieldContext_AuditActorCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditActorCount", field.Name)
 }
 
 func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1628,6 +1846,8 @@ func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field gr
 		return ec.fieldContext_AuditEvent_prevHash(ctx, field)
 	case "hash":
 		return ec.fieldContext_AuditEvent_hash(ctx, field)
+	case "flags":
+		return ec.fieldContext_AuditEvent_flags(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEvent", field.Name)
 }
@@ -1654,6 +1874,16 @@ func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, fiel
 		return ec.fieldContext_AuditEventEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditFlagCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "flag":
+		return ec.fieldContext_AuditFlagCount_flag(ctx, field)
+	case "count":
+		return ec.fieldContext_AuditFlagCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditFlagCount", field.Name)
 }
 
 func (ec *executionContext) childFields_AuditLogExport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1688,6 +1918,24 @@ func (ec *executionContext) childFields_AuditLogHead(ctx context.Context, field 
 		return ec.fieldContext_AuditLogHead_signature(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditLogHead", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditLogSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "since":
+		return ec.fieldContext_AuditLogSummary_since(ctx, field)
+	case "until":
+		return ec.fieldContext_AuditLogSummary_until(ctx, field)
+	case "total":
+		return ec.fieldContext_AuditLogSummary_total(ctx, field)
+	case "byAction":
+		return ec.fieldContext_AuditLogSummary_byAction(ctx, field)
+	case "byFlag":
+		return ec.fieldContext_AuditLogSummary_byFlag(ctx, field)
+	case "topActors":
+		return ec.fieldContext_AuditLogSummary_topActors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditLogSummary", field.Name)
 }
 
 func (ec *executionContext) childFields_AuditLogVerification(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1906,6 +2154,8 @@ func (ec *executionContext) childFields_Workspace(ctx context.Context, field gra
 		return ec.fieldContext_Workspace_apiKeys(ctx, field)
 	case "logStreams":
 		return ec.fieldContext_Workspace_logStreams(ctx, field)
+	case "trustedDomains":
+		return ec.fieldContext_Workspace_trustedDomains(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
 }
@@ -2212,6 +2462,28 @@ func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setTrustedDomains_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "domains",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["domains"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setWorkspacePlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2273,6 +2545,36 @@ func (ec *executionContext) field_Query_auditLogHead_args(ctx context.Context, r
 		return nil, err
 	}
 	args["workspaceId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_auditLogSummary_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg2
 	return args, nil
 }
 
@@ -2709,6 +3011,52 @@ func (ec *executionContext) fieldContext_ApiKey_revokedAt(_ context.Context, fie
 	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "Time")
 }
 
+func (ec *executionContext) _AuditActionCount_action(ctx context.Context, field graphql.CollectedField, obj *audit.ActionCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditActionCount_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v audit.Action) graphql.Marshaler {
+			return ec.marshalNAuditAction2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐAction(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditActionCount_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditActionCount", field, false, false, "AuditAction")
+}
+
+func (ec *executionContext) _AuditActionCount_count(ctx context.Context, field graphql.CollectedField, obj *audit.ActionCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditActionCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditActionCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditActionCount", field, false, false, "Int")
+}
+
 func (ec *executionContext) _AuditActor_id(ctx context.Context, field graphql.CollectedField, obj *audit.Actor) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2776,6 +3124,61 @@ func (ec *executionContext) _AuditActor_type(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_AuditActor_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuditActor", field, false, false, "ActorType")
+}
+
+func (ec *executionContext) _AuditActorCount_actor(ctx context.Context, field graphql.CollectedField, obj *audit.ActorCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditActorCount_actor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Actor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v audit.Actor) graphql.Marshaler {
+			return ec.marshalNAuditActor2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐActor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditActorCount_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditActorCount",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditActor(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditActorCount_count(ctx context.Context, field graphql.CollectedField, obj *audit.ActorCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditActorCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditActorCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditActorCount", field, false, false, "Int")
 }
 
 func (ec *executionContext) _AuditEvent_id(ctx context.Context, field graphql.CollectedField, obj *audit.Event) (ret graphql.Marshaler) {
@@ -3095,6 +3498,29 @@ func (ec *executionContext) fieldContext_AuditEvent_hash(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "String")
 }
 
+func (ec *executionContext) _AuditEvent_flags(ctx context.Context, field graphql.CollectedField, obj *audit.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_flags(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Flags(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []insight.Flag) graphql.Marshaler {
+			return ec.marshalNAuditFlag2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlagᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_flags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, true, false, "AuditFlag")
+}
+
 func (ec *executionContext) _AuditEventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AuditEventConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3267,6 +3693,52 @@ func (ec *executionContext) fieldContext_AuditEventEdge_node(_ context.Context, 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _AuditFlagCount_flag(ctx context.Context, field graphql.CollectedField, obj *audit.FlagCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditFlagCount_flag(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Flag, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v insight.Flag) graphql.Marshaler {
+			return ec.marshalNAuditFlag2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlag(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditFlagCount_flag(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditFlagCount", field, false, false, "AuditFlag")
+}
+
+func (ec *executionContext) _AuditFlagCount_count(ctx context.Context, field graphql.CollectedField, obj *audit.FlagCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditFlagCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditFlagCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditFlagCount", field, false, false, "Int")
 }
 
 func (ec *executionContext) _AuditLogExport_id(ctx context.Context, field graphql.CollectedField, obj *model.AuditLogExport) (ret graphql.Marshaler) {
@@ -3529,6 +4001,171 @@ func (ec *executionContext) _AuditLogHead_signature(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_AuditLogHead_signature(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuditLogHead", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditLogSummary_since(ctx context.Context, field graphql.CollectedField, obj *audit.Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogSummary_since(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Since, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogSummary_since(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogSummary", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AuditLogSummary_until(ctx context.Context, field graphql.CollectedField, obj *audit.Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogSummary_until(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Until, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogSummary_until(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogSummary", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AuditLogSummary_total(ctx context.Context, field graphql.CollectedField, obj *audit.Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogSummary_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogSummary_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditLogSummary_byAction(ctx context.Context, field graphql.CollectedField, obj *audit.Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogSummary_byAction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByAction, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []audit.ActionCount) graphql.Marshaler {
+			return ec.marshalNAuditActionCount2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐActionCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogSummary_byAction(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditLogSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditActionCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditLogSummary_byFlag(ctx context.Context, field graphql.CollectedField, obj *audit.Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogSummary_byFlag(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByFlag, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []audit.FlagCount) graphql.Marshaler {
+			return ec.marshalNAuditFlagCount2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐFlagCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogSummary_byFlag(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditLogSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditFlagCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditLogSummary_topActors(ctx context.Context, field graphql.CollectedField, obj *audit.Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogSummary_topActors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TopActors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []audit.ActorCount) graphql.Marshaler {
+			return ec.marshalNAuditActorCount2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐActorCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogSummary_topActors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditLogSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditActorCount(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _AuditLogVerification_ok(ctx context.Context, field graphql.CollectedField, obj *model.AuditLogVerification) (ret graphql.Marshaler) {
@@ -5324,6 +5961,63 @@ func (ec *executionContext) fieldContext_Mutation_deleteLogStream(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setTrustedDomains(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setTrustedDomains(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetTrustedDomains(ctx, fc.Args["workspaceId"].(string), fc.Args["domains"].([]string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *workspace.Workspace
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *workspace.Workspace) graphql.Marshaler {
+			return ec.marshalNWorkspace2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋworkspaceᚐWorkspace(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setTrustedDomains(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Workspace(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setTrustedDomains_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5710,6 +6404,70 @@ func (ec *executionContext) fieldContext_Query_verifyAuditLog(ctx context.Contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_verifyAuditLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_auditLogSummary(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_auditLogSummary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AuditLogSummary(ctx, fc.Args["workspaceId"].(string), fc.Args["since"].(*time.Time), fc.Args["until"].(*time.Time))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *audit.Summary
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				if ec.Directives.BusinessPlan == nil {
+					var zeroVal *audit.Summary
+					return zeroVal, errors.New("directive businessPlan is not implemented")
+				}
+				return ec.Directives.BusinessPlan(ctx, nil, directive1)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *audit.Summary) graphql.Marshaler {
+			return ec.marshalOAuditLogSummary2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐSummary(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_auditLogSummary(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditLogSummary(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_auditLogSummary_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6322,6 +7080,42 @@ func (ec *executionContext) fieldContext_Workspace_logStreams(_ context.Context,
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Workspace_trustedDomains(ctx context.Context, field graphql.CollectedField, obj *workspace.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workspace_trustedDomains(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Workspace().TrustedDomains(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal []string
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Workspace_trustedDomains(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Workspace", field, true, true, "String")
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -7468,7 +8262,7 @@ func (ec *executionContext) unmarshalInputAuditLogFilter(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"actions", "actorId", "actorEmail", "targetId", "targetLabel", "since", "until"}
+	fieldsInOrder := [...]string{"actions", "actorId", "actorEmail", "targetId", "targetLabel", "since", "until", "flags"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -7524,6 +8318,13 @@ func (ec *executionContext) unmarshalInputAuditLogFilter(ctx context.Context, ob
 				return it, err
 			}
 			it.Until = data
+		case "flags":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("flags"))
+			data, err := ec.unmarshalOAuditFlag2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlagᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Flags = data
 		}
 	}
 	return it, nil
@@ -8015,6 +8816,44 @@ func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var auditActionCountImplementors = []string{"AuditActionCount"}
+
+func (ec *executionContext) _AuditActionCount(ctx context.Context, sel ast.SelectionSet, obj *audit.ActionCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditActionCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditActionCount")
+		case "action":
+			out.Values[i] = ec._AuditActionCount_action(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._AuditActionCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var auditActorImplementors = []string{"AuditActor"}
 
 func (ec *executionContext) _AuditActor(ctx context.Context, sel ast.SelectionSet, obj *audit.Actor) graphql.Marshaler {
@@ -8038,6 +8877,44 @@ func (ec *executionContext) _AuditActor(ctx context.Context, sel ast.SelectionSe
 			}
 		case "type":
 			out.Values[i] = ec._AuditActor_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditActorCountImplementors = []string{"AuditActorCount"}
+
+func (ec *executionContext) _AuditActorCount(ctx context.Context, sel ast.SelectionSet, obj *audit.ActorCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditActorCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditActorCount")
+		case "actor":
+			out.Values[i] = ec._AuditActorCount_actor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._AuditActorCount_count(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -8134,6 +9011,11 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "flags":
+			out.Values[i] = ec._AuditEvent_flags(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8218,6 +9100,44 @@ func (ec *executionContext) _AuditEventEdge(ctx context.Context, sel ast.Selecti
 			}
 		case "node":
 			out.Values[i] = ec._AuditEventEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditFlagCountImplementors = []string{"AuditFlagCount"}
+
+func (ec *executionContext) _AuditFlagCount(ctx context.Context, sel ast.SelectionSet, obj *audit.FlagCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditFlagCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditFlagCount")
+		case "flag":
+			out.Values[i] = ec._AuditFlagCount_flag(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._AuditFlagCount_count(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -8329,6 +9249,64 @@ func (ec *executionContext) _AuditLogHead(ctx context.Context, sel ast.Selection
 			}
 		case "signature":
 			out.Values[i] = ec._AuditLogHead_signature(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditLogSummaryImplementors = []string{"AuditLogSummary"}
+
+func (ec *executionContext) _AuditLogSummary(ctx context.Context, sel ast.SelectionSet, obj *audit.Summary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditLogSummaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditLogSummary")
+		case "since":
+			out.Values[i] = ec._AuditLogSummary_since(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "until":
+			out.Values[i] = ec._AuditLogSummary_until(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._AuditLogSummary_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byAction":
+			out.Values[i] = ec._AuditLogSummary_byAction(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byFlag":
+			out.Values[i] = ec._AuditLogSummary_byFlag(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "topActors":
+			out.Values[i] = ec._AuditLogSummary_topActors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -8986,6 +9964,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setTrustedDomains":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setTrustedDomains(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9105,6 +10090,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_verifyAuditLog(ctx, field)
+				})
+		case "auditLogSummary":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_auditLogSummary(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -9332,6 +10323,12 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Workspace_logStreams(ctx, field, obj)
+				})
+		case "trustedDomains":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Workspace_trustedDomains(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -9809,8 +10806,48 @@ var (
 	}
 )
 
+func (ec *executionContext) marshalNAuditActionCount2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐActionCount(ctx context.Context, sel ast.SelectionSet, v audit.ActionCount) graphql.Marshaler {
+	return ec._AuditActionCount(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAuditActionCount2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐActionCountᚄ(ctx context.Context, sel ast.SelectionSet, v []audit.ActionCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditActionCount2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐActionCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNAuditActor2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐActor(ctx context.Context, sel ast.SelectionSet, v audit.Actor) graphql.Marshaler {
 	return ec._AuditActor(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAuditActorCount2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐActorCount(ctx context.Context, sel ast.SelectionSet, v audit.ActorCount) graphql.Marshaler {
+	return ec._AuditActorCount(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAuditActorCount2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐActorCountᚄ(ctx context.Context, sel ast.SelectionSet, v []audit.ActorCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditActorCount2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐActorCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNAuditEvent2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐEvent(ctx context.Context, sel ast.SelectionSet, v audit.Event) graphql.Marshaler {
@@ -9850,6 +10887,86 @@ func (ec *executionContext) marshalNAuditEventEdge2ᚕgithubᚗcomᚋauditlogd�
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAuditEventEdge2githubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐAuditEventEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNAuditFlag2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlag(ctx context.Context, v any) (insight.Flag, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNAuditFlag2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlag[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAuditFlag2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlag(ctx context.Context, sel ast.SelectionSet, v insight.Flag) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNAuditFlag2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlag[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "AuditFlag!")
+	}
+	return res
+}
+
+var (
+	unmarshalNAuditFlag2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlag = map[string]insight.Flag{
+		"EXTERNAL_DOMAIN": insight.ExternalDomain,
+		"ADMIN_GRANTED":   insight.AdminGranted,
+		"BURST":           insight.Burst,
+		"NEW_LOCATION":    insight.NewLocation,
+	}
+	marshalNAuditFlag2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlag = map[insight.Flag]string{
+		insight.ExternalDomain: "EXTERNAL_DOMAIN",
+		insight.AdminGranted:   "ADMIN_GRANTED",
+		insight.Burst:          "BURST",
+		insight.NewLocation:    "NEW_LOCATION",
+	}
+)
+
+func (ec *executionContext) unmarshalNAuditFlag2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlagᚄ(ctx context.Context, v any) ([]insight.Flag, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]insight.Flag, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNAuditFlag2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlag(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNAuditFlag2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlagᚄ(ctx context.Context, sel ast.SelectionSet, v []insight.Flag) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditFlag2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlag(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAuditFlagCount2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐFlagCount(ctx context.Context, sel ast.SelectionSet, v audit.FlagCount) graphql.Marshaler {
+	return ec._AuditFlagCount(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAuditFlagCount2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐFlagCountᚄ(ctx context.Context, sel ast.SelectionSet, v []audit.FlagCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditFlagCount2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐFlagCount(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -10302,6 +11419,35 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 	return res
 }
 
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNTargetType2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐTargetType(ctx context.Context, v any) (audit.TargetType, error) {
 	tmp, err := graphql.UnmarshalString(v)
 	res := unmarshalNTargetType2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐTargetType[tmp]
@@ -10595,6 +11741,42 @@ func (ec *executionContext) marshalOAuditEventConnection2ᚖgithubᚗcomᚋaudit
 	return ec._AuditEventConnection(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOAuditFlag2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlagᚄ(ctx context.Context, v any) ([]insight.Flag, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]insight.Flag, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNAuditFlag2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlag(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOAuditFlag2ᚕgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlagᚄ(ctx context.Context, sel ast.SelectionSet, v []insight.Flag) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditFlag2githubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋinsightᚐFlag(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOAuditLogFilter2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐAuditLogFilter(ctx context.Context, v any) (*model.AuditLogFilter, error) {
 	if v == nil {
 		return nil, nil
@@ -10616,6 +11798,13 @@ func (ec *executionContext) unmarshalOAuditLogOrder2ᚖgithubᚗcomᚋauditlogd�
 	}
 	res, err := ec.unmarshalInputAuditLogOrder(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAuditLogSummary2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋinternalᚋauditᚐSummary(ctx context.Context, sel ast.SelectionSet, v *audit.Summary) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AuditLogSummary(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOAuditLogVerification2ᚖgithubᚗcomᚋauditlogdᚋauditlogdᚋgraphᚋmodelᚐAuditLogVerification(ctx context.Context, sel ast.SelectionSet, v *model.AuditLogVerification) graphql.Marshaler {
@@ -10795,6 +11984,41 @@ var (
 		role.Admin:  "ADMIN",
 	}
 )
+
+func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
 
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {

@@ -62,5 +62,6 @@ func toFilter(in *model.AuditLogFilter) audit.Filter {
 	return audit.Filter{
 		Actions: in.Actions, ActorID: deref(in.ActorID), ActorEmail: deref(in.ActorEmail),
 		TargetID: deref(in.TargetID), TargetLabel: deref(in.TargetLabel), Since: in.Since, Until: in.Until,
+		Flags: in.Flags,
 	}
 }

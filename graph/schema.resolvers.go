@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"time"
 
 	"github.com/auditlogd/auditlogd/graph/model"
 	"github.com/auditlogd/auditlogd/internal/audit"
@@ -136,6 +137,11 @@ func (r *mutationResolver) DeleteLogStream(ctx context.Context, workspaceID stri
 	return &model.DeleteLogStreamPayload{DeletedLogStreamID: id}, nil
 }
 
+func (r *mutationResolver) SetTrustedDomains(ctx context.Context, workspaceID string, domains []string) (*workspace.Workspace, error) {
+	w, err := r.WorkspaceService.SetTrustedDomains(ctx, viewer(ctx), workspaceID, domains)
+	return orNil(&w, err)
+}
+
 func (r *queryResolver) Viewer(ctx context.Context) (*workspace.User, error) {
 	u, err := r.WorkspaceService.Viewer(ctx, viewer(ctx))
 	return orNil(&u, err)
@@ -164,6 +170,11 @@ func (r *queryResolver) VerifyAuditLog(ctx context.Context, workspaceID string) 
 		return nil, err
 	}
 	return model.NewAuditLogVerification(v), nil
+}
+
+func (r *queryResolver) AuditLogSummary(ctx context.Context, workspaceID string, since *time.Time, until *time.Time) (*audit.Summary, error) {
+	s, err := r.AuditService.Summary(ctx, viewer(ctx), workspaceID, since, until)
+	return orNil(&s, err)
 }
 
 func (r *subscriptionResolver) AuditLogEvents(ctx context.Context, workspaceID string, afterSequence *int) (<-chan *audit.Event, error) {
@@ -202,6 +213,10 @@ func (r *workspaceResolver) APIKeys(ctx context.Context, obj *workspace.Workspac
 
 func (r *workspaceResolver) LogStreams(ctx context.Context, obj *workspace.Workspace) ([]workspace.LogStream, error) {
 	return r.WorkspaceService.LogStreams(ctx, viewer(ctx), obj.ID)
+}
+
+func (r *workspaceResolver) TrustedDomains(ctx context.Context, obj *workspace.Workspace) ([]string, error) {
+	return r.WorkspaceService.TrustedDomains(ctx, viewer(ctx), obj.ID)
 }
 
 func (r *Resolver) ApiKey() ApiKeyResolver { return &apiKeyResolver{r} }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/insight"
 	"github.com/auditlogd/auditlogd/internal/integrity"
 	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/workspace"
@@ -39,6 +40,8 @@ type AuditLogFilter struct {
 	Since *time.Time `json:"since,omitempty"`
 	// Exclusive.
 	Until *time.Time `json:"until,omitempty"`
+	// Events with any of these flags.
+	Flags []insight.Flag `json:"flags,omitempty"`
 }
 
 // By occurredAt, then id.

@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	commits := notify.NewHub()
 	m := metrics.New()
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxOpenConns, QueryTimeout: cfg.DBQueryTimeout, Now: now,
-		OnCommit: func(ids []string) { commits.Notify(ids...) }, OnConflict: m.TransactionConflict})
+		OnCommit: func(ids []string) { commits.Notify(ids...) }, OnConflict: m.TransactionConflict, Retention: cfg.Retention})
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/auditlogd/auditlogd/internal/insight"
 	"github.com/auditlogd/auditlogd/internal/timefmt"
 )
 
@@ -23,6 +24,8 @@ type Row struct {
 	// hash chain; the hashes are 32 raw bytes.
 	Sequence       int64
 	PrevHash, Hash []byte
+	// Flags are the event's advisory flags (docs/API.md §14), not hashed.
+	Flags insight.Set
 }
 
 // Format is an export's file format.
@@ -76,6 +79,10 @@ const CSVHeader = "id,occurred_at,action,actor_id,actor_email,actor_type,target_
 // the header row exports write.
 const CSVChainHeader = CSVHeader + ",sequence,prev_hash,hash"
 
+// CSVExportHeader is the header row exports write: CSVChainHeader and the
+// advisory flags column of docs/API.md §14 (names joined by ";").
+const CSVExportHeader = CSVChainHeader + ",flags"
+
 // csvEncoder writes RFC 4180 CSV: CRLF line ends, fields quoted when they
 // hold a comma, quote, CR or LF, quotes doubled. A cell that a spreadsheet
 // would run as a formula (starting with = + - @, tab or CR) gets a leading
@@ -86,7 +93,7 @@ type csvEncoder struct {
 }
 
 func (e *csvEncoder) Begin() error {
-	_, err := e.w.WriteString(CSVChainHeader + "\r\n")
+	_, err := e.w.WriteString(CSVExportHeader + "\r\n")
 	return err
 }
 
@@ -106,6 +113,8 @@ func (e *csvEncoder) Row(r *Row) error {
 	b = hex.AppendEncode(b, r.PrevHash)
 	b = append(b, ',')
 	b = hex.AppendEncode(b, r.Hash)
+	b = append(b, ',')
+	b = appendFlagNames(b, r.Flags, ';', false)
 	b = append(b, '\r', '\n')
 	e.buf = b
 	_, err := e.w.Write(b)
@@ -216,7 +225,27 @@ func AppendJSONObject(b []byte, r *Row) []byte {
 	b = hex.AppendEncode(b, r.PrevHash)
 	b = append(b, "\",\"hash\":\""...)
 	b = hex.AppendEncode(b, r.Hash)
-	return append(b, "\"}"...)
+	b = append(b, "\",\"flags\":["...)
+	b = appendFlagNames(b, r.Flags, ',', true)
+	return append(b, "]}"...)
+}
+
+// appendFlagNames appends the names of the flags in s, in the schema's
+// order, separated by sep, each in double quotes when quoted.
+func appendFlagNames(b []byte, s insight.Set, sep byte, quoted bool) []byte {
+	for i, f := range s.Flags() {
+		if i > 0 {
+			b = append(b, sep)
+		}
+		if quoted {
+			b = append(b, '"')
+		}
+		b = append(b, f...)
+		if quoted {
+			b = append(b, '"')
+		}
+	}
+	return b
 }
 
 // RowOf returns e as the raw columns exports encode; the row shares e's
@@ -231,7 +260,8 @@ func RowOf(e *Event) Row {
 	}
 	r := Row{OccurredAtMs: e.OccurredAt.UnixMilli(), ID: b(e.ID), Action: b(string(e.Action)), ActorID: b(e.Actor.ID),
 		ActorEmail: opt(e.Actor.Email), ActorType: b(string(e.Actor.Type)), IPAddress: opt(e.IPAddress),
-		UserAgent: opt(e.UserAgent), RequestID: opt(e.RequestID), Sequence: e.Sequence, PrevHash: e.PrevHash[:], Hash: e.Hash[:]}
+		UserAgent: opt(e.UserAgent), RequestID: opt(e.RequestID), Sequence: e.Sequence, PrevHash: e.PrevHash[:], Hash: e.Hash[:],
+		Flags: e.FlagSet}
 	if e.Target != nil {
 		r.TargetType, r.TargetID, r.TargetLabel = b(string(e.Target.Type)), b(e.Target.ID), opt(e.Target.Label)
 	}

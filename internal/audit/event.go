@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/auditlogd/auditlogd/internal/digest"
+	"github.com/auditlogd/auditlogd/internal/insight"
 	"github.com/auditlogd/auditlogd/internal/reqinfo"
 	"github.com/auditlogd/auditlogd/internal/role"
 )
@@ -113,7 +114,14 @@ type Event struct {
 	Sequence int64
 	PrevHash digest.SHA256
 	Hash     digest.SHA256
+	// FlagSet holds the reasons the event deserves a look (docs/API.md
+	// §14), decided by the store when it appends the event, in its
+	// transaction, and never changed; advisory, so not hashed.
+	FlagSet insight.Set
 }
+
+// Flags lists the event's flags in the enum's order ([] for none).
+func (e Event) Flags() []insight.Flag { return e.FlagSet.Flags() }
 
 // Position is the place of an event in the log's total order.
 func (e Event) Position() Position { return Position{OccurredAt: e.OccurredAt, ID: e.ID} }

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/auditlogd/auditlogd/internal/apperr"
+	"github.com/auditlogd/auditlogd/internal/insight"
 )
 
 // Input length limits. They keep filters within what the indexes hold and
@@ -24,7 +25,12 @@ type Filter struct {
 	TargetLabel string
 	Since       *time.Time // inclusive
 	Until       *time.Time // exclusive
+	// Flags keeps the events with any of these flags (docs/API.md §14).
+	Flags []insight.Flag
 }
+
+// FlagMask is the set of f.Flags: events match when they share a flag with it.
+func (f Filter) FlagMask() insight.Set { return insight.SetOf(f.Flags...) }
 
 // Validate checks f and returns a BAD_USER_INPUT error naming the field at
 // fault.
@@ -32,6 +38,11 @@ func (f Filter) Validate() error {
 	for _, a := range f.Actions {
 		if !a.Valid() {
 			return apperr.Invalid("filter.actions", "unknown action %q", string(a))
+		}
+	}
+	for _, fl := range f.Flags {
+		if !fl.Valid() {
+			return apperr.Invalid("filter.flags", "unknown flag %q", string(fl))
 		}
 	}
 	for _, c := range []struct {
@@ -93,7 +104,7 @@ func (f Filter) Empty() bool {
 // OnlyActionsAndTime reports whether f constrains nothing but actions and
 // time, the case that the per-hour counters can answer.
 func (f Filter) OnlyActionsAndTime() bool {
-	return f.ActorID == "" && f.ActorEmail == "" && f.TargetID == "" && f.TargetLabel == ""
+	return len(f.Flags) == 0 && f.ActorID == "" && f.ActorEmail == "" && f.TargetID == "" && f.TargetLabel == ""
 }
 
 // ceilMs rounds t up to the next whole millisecond, in UTC.

@@ -56,7 +56,7 @@ func backfillWorkspace(ctx context.Context, db *gorm.DB, d Dialect, workspaceID 
 				return err
 			}
 			head := hs.head()
-			rows, err := tx.Raw("SELECT "+eventColumns+" FROM audit_events WHERE workspace_id = ? AND sequence IS NULL"+
+			rows, err := tx.Raw("SELECT "+chainedEventColumns+", 0 FROM audit_events WHERE workspace_id = ? AND sequence IS NULL"+
 				" AND (occurred_at > ? OR (occurred_at = ? AND id > ?)) ORDER BY occurred_at, id LIMIT ?",
 				workspaceID, pos.OccurredAt.UnixMilli(), pos.OccurredAt.UnixMilli(), pos.ID, backfillBatch).Rows()
 			if err != nil {

@@ -106,15 +106,22 @@ func (c conn) writeHeads(ctx context.Context, db *gorm.DB) error {
 
 // appendLocked is AppendEvents of a transaction that locked the events'
 // workspaces: it checks the lock and the clock, chains the events, inserts
-// them with their counters, and writes the new heads.
+// them with their flags (decideFlags) and counters, and writes the new heads.
 func appendLocked(ctx context.Context, c conn, events []audit.Event) error {
 	if err := c.checkLocked(events); err != nil {
+		return err
+	}
+	flags, err := c.decideFlags(ctx, events)
+	if err != nil {
 		return err
 	}
 	if err := c.chain(events); err != nil {
 		return err
 	}
 	if err := appendEvents(ctx, c, events); err != nil {
+		return err
+	}
+	if err := c.recordNetworks(ctx, flags); err != nil {
 		return err
 	}
 	return c.run(ctx, true, func(db *gorm.DB) error { return c.writeHeads(ctx, db) })

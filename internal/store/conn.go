@@ -63,6 +63,8 @@ type txState struct {
 type lockState struct {
 	now  time.Time
 	head chainHead
+	// trusted are the workspace's trusted domains, read with the lock.
+	trusted []string
 	// appended is whether the transaction appended events, so the new head
 	// must be written back to the workspace row.
 	appended bool

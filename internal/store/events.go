@@ -14,6 +14,7 @@ import (
 	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/digest"
 	"github.com/auditlogd/auditlogd/internal/email"
+	"github.com/auditlogd/auditlogd/internal/insight"
 	"github.com/auditlogd/auditlogd/internal/role"
 )
 
@@ -24,7 +25,11 @@ var _ audit.Store = (*Events)(nil)
 
 // eventColumns is the column list every event query selects, in the order
 // scanEvent reads them.
-const eventColumns = "id, workspace_id, occurred_at, action, actor_id, actor_email, actor_type, " +
+const eventColumns = chainedEventColumns + ", flags"
+
+// chainedEventColumns are eventColumns as of migration 0004 (the chain), before
+// the flags column of 0010: what that migration's data step may read.
+const chainedEventColumns = "id, workspace_id, occurred_at, action, actor_id, actor_email, actor_type, " +
 	"target_type, target_id, target_label, previous_role, role, ip_address, user_agent, request_id, sequence, prev_hash, hash"
 
 // eventScan holds reusable scan destinations for one event row.
@@ -35,12 +40,13 @@ type eventScan struct {
 	previousRole, role, ipAddress, userAgent, requestID sql.NullString
 	sequence                                            sql.NullInt64
 	prevHash, hash                                      []byte
+	flags                                               insight.Set
 }
 
 func (s *eventScan) dest() []any {
 	return []any{&s.id, &s.workspaceID, &s.occurredAt, &s.action, &s.actorID, &s.actorEmail, &s.actorType,
 		&s.targetType, &s.targetID, &s.targetLabel, &s.previousRole, &s.role, &s.ipAddress, &s.userAgent, &s.requestID,
-		&s.sequence, &s.prevHash, &s.hash}
+		&s.sequence, &s.prevHash, &s.hash, &s.flags}
 }
 
 func (s *eventScan) event() audit.Event {
@@ -54,6 +60,7 @@ func (s *eventScan) event() audit.Event {
 		UserAgent:   nullable(s.userAgent),
 		RequestID:   nullable(s.requestID),
 		Sequence:    s.sequence.Int64,
+		FlagSet:     s.flags,
 	}
 	e.PrevHash, _ = digest.FromBytes(s.prevHash)
 	e.Hash, _ = digest.FromBytes(s.hash)
@@ -101,9 +108,8 @@ func roleArg(p *role.Role) any {
 	return string(*p)
 }
 
-// appendEvents inserts events and bumps their hourly counters, in the
-// caller's transaction. Counters are bumped in a fixed order so that
-// concurrent transactions lock them in the same order.
+// appendEvents inserts events and bumps their hourly counters (by action and
+// flags, and by actor), in the caller's transaction.
 func appendEvents(ctx context.Context, c conn, events []audit.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -126,6 +132,10 @@ func appendEvents(ctx context.Context, c conn, events []audit.Event) error {
 			}
 		}
 		q, args := counterUpsert(c.db.dialect, events)
+		if err := db.Exec(q, args...).Error; err != nil {
+			return err
+		}
+		q, args = actorCounterUpsert(c.db.dialect, events)
 		return db.Exec(q, args...).Error
 	})
 }
@@ -134,19 +144,19 @@ func appendEvents(ctx context.Context, c conn, events []audit.Event) error {
 func eventInsert(events []audit.Event) (string, []any) {
 	var b strings.Builder
 	b.WriteString("INSERT INTO audit_events (" + eventColumns + ", actor_email_key, target_label_key) VALUES ")
-	args := make([]any, 0, len(events)*20)
+	args := make([]any, 0, len(events)*21)
 	for i, e := range events {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 		var tt, tid, tl, tlKey any
 		if e.Target != nil {
 			tt, tid, tl, tlKey = string(e.Target.Type), e.Target.ID, str(e.Target.Label), key(e.Target.Label)
 		}
 		args = append(args, e.ID, e.WorkspaceID, e.OccurredAt.UnixMilli(), string(e.Action), e.Actor.ID,
 			str(e.Actor.Email), string(e.Actor.Type), tt, tid, tl, roleArg(e.PreviousRole), roleArg(e.Role),
-			str(e.IPAddress), str(e.UserAgent), str(e.RequestID), e.Sequence, e.PrevHash[:], e.Hash[:], key(e.Actor.Email), tlKey)
+			str(e.IPAddress), str(e.UserAgent), str(e.RequestID), e.Sequence, e.PrevHash[:], e.Hash[:], int64(e.FlagSet), key(e.Actor.Email), tlKey)
 	}
 	return b.String(), args
 }
@@ -154,38 +164,67 @@ func eventInsert(events []audit.Event) (string, []any) {
 // HourStart is the start of the counter bucket that holds t.
 func hourStart(ms int64) int64 { return ms - ms%int64(time.Hour/time.Millisecond) }
 
+// bucket is one hourly counter: of an action and flag set
+// (audit_event_counts), or of an actor (audit_actor_counts, where kind and
+// name are the actor's type and id).
 type bucket struct {
 	workspaceID string
 	hour        int64
-	action      string
+	kind, name  string
+	flags       insight.Set
 }
 
+func compareBuckets(a, b bucket) int {
+	return cmp.Or(cmp.Compare(a.workspaceID, b.workspaceID), cmp.Compare(a.hour, b.hour),
+		cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name), cmp.Compare(a.flags, b.flags))
+}
+
+// counterUpsert bumps the hourly counters of events by action and flag set.
 func counterUpsert(d Dialect, events []audit.Event) (string, []any) {
 	counts := map[bucket]int64{}
 	for _, e := range events {
-		counts[bucket{e.WorkspaceID, hourStart(e.OccurredAt.UnixMilli()), string(e.Action)}]++
+		counts[bucket{workspaceID: e.WorkspaceID, hour: hourStart(e.OccurredAt.UnixMilli()), kind: string(e.Action), flags: e.FlagSet}]++
 	}
+	return upsertBuckets(d, "audit_event_counts (workspace_id, hour_start, action, flags, n)", "workspace_id, hour_start, action, flags", counts,
+		func(k bucket) []any { return []any{k.workspaceID, k.hour, k.kind, int64(k.flags)} })
+}
+
+// actorCounterUpsert bumps the hourly counters of events by actor, which the
+// summary's top actors read.
+func actorCounterUpsert(d Dialect, events []audit.Event) (string, []any) {
+	counts := map[bucket]int64{}
+	for _, e := range events {
+		counts[bucket{workspaceID: e.WorkspaceID, hour: hourStart(e.OccurredAt.UnixMilli()), kind: string(e.Actor.Type), name: e.Actor.ID}]++
+	}
+	return upsertBuckets(d, "audit_actor_counts (workspace_id, hour_start, actor_type, actor_id, n)", "workspace_id, hour_start, actor_type, actor_id", counts,
+		func(k bucket) []any { return []any{k.workspaceID, k.hour, k.kind, k.name} })
+}
+
+// upsertBuckets is one multi-row upsert adding counts to the counters of
+// table (its column list ending in n), whose key is keyCols. Counters are
+// bumped in a fixed order so that concurrent transactions lock them in the
+// same order.
+func upsertBuckets(d Dialect, table, keyCols string, counts map[bucket]int64, keyArgs func(bucket) []any) (string, []any) {
 	keys := make([]bucket, 0, len(counts))
 	for k := range counts {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b bucket) int {
-		return cmp.Or(cmp.Compare(a.workspaceID, b.workspaceID), cmp.Compare(a.hour, b.hour), cmp.Compare(a.action, b.action))
-	})
+	slices.SortFunc(keys, compareBuckets)
 	var b strings.Builder
-	b.WriteString("INSERT INTO audit_event_counts (workspace_id, hour_start, action, n) VALUES ")
-	args := make([]any, 0, len(keys)*4)
+	b.WriteString("INSERT INTO " + table + " VALUES ")
+	var args []any
 	for i, k := range keys {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?)")
-		args = append(args, k.workspaceID, k.hour, k.action, counts[k])
+		ka := keyArgs(k)
+		b.WriteString("(" + strings.Repeat("?,", len(ka)) + "?)")
+		args = append(append(args, ka...), counts[k])
 	}
 	if d == MySQL {
 		b.WriteString(" ON DUPLICATE KEY UPDATE n = n + VALUES(n)")
 	} else {
-		b.WriteString(" ON CONFLICT (workspace_id, hour_start, action) DO UPDATE SET n = n + excluded.n")
+		b.WriteString(" ON CONFLICT (" + keyCols + ") DO UPDATE SET n = n + excluded.n")
 	}
 	return b.String(), args
 }
@@ -253,6 +292,27 @@ func listQuery(d Dialect, q audit.Query) (string, []any) {
 		order = " ORDER BY occurred_at DESC, id DESC"
 	}
 	limit := " LIMIT " + strconv.Itoa(q.Limit)
+	if len(q.Filter.Flags) > 0 {
+		// One branch per flag set that matches, served by the flags index;
+		// actions, if any, are a condition on its rows.
+		sets := insight.Intersecting(q.Filter.FlagMask())
+		parts := make([]string, len(sets))
+		var args []any
+		for i, set := range sets {
+			w := baseWhere(q.WorkspaceID, q.Filter)
+			w.add("flags = ?", int64(set))
+			if len(q.Filter.Actions) > 0 {
+				w.add("action IN ?", actionStrings(q.Filter.Actions))
+			}
+			keyset(w, q.From, q.Descending)
+			parts[i] = "SELECT " + eventColumns + " FROM audit_events WHERE " + w.sql() + order + limit
+			args = append(args, w.args...)
+		}
+		if len(parts) == 1 {
+			return parts[0], args
+		}
+		return unionAll(d, parts) + order + limit, args
+	}
 	branch := func(action *audit.Action) (string, []any) {
 		w := baseWhere(q.WorkspaceID, q.Filter)
 		if action != nil {
@@ -302,7 +362,7 @@ func unionAll(d Dialect, parts []string) string {
 // does not exist gives no row.
 const accessQuery = "SELECT '' AS id, w.id AS workspace_id, -1 AS occurred_at, w.plan AS action, COALESCE(m.role, '') AS actor_id, " +
 	"NULL AS actor_email, '' AS actor_type, NULL AS target_type, NULL AS target_id, NULL AS target_label, NULL AS previous_role, " +
-	"NULL AS role, NULL AS ip_address, NULL AS user_agent, NULL AS request_id, NULL AS sequence, NULL AS prev_hash, NULL AS hash " +
+	"NULL AS role, NULL AS ip_address, NULL AS user_agent, NULL AS request_id, NULL AS sequence, NULL AS prev_hash, NULL AS hash, 0 AS flags " +
 	"FROM workspaces w LEFT JOIN memberships m ON m.workspace_id = w.id AND m.user_id = ? WHERE w.id = ?"
 
 // ListEvents runs one keyset scan. With LookBehind, a probe of one row at or
@@ -397,6 +457,9 @@ func countQuery(workspaceID string, f audit.Filter) (string, []any) {
 		if len(f.Actions) > 0 {
 			w.add("action IN ?", actionStrings(f.Actions))
 		}
+		if len(f.Flags) > 0 {
+			w.add("flags IN ?", setInts(insight.Intersecting(f.FlagMask())))
+		}
 		return "(SELECT COUNT(*) FROM audit_events WHERE " + w.sql() + ")", w.args
 	}
 	if !f.OnlyActionsAndTime() || f.Since == nil {
@@ -447,6 +510,14 @@ func emailKey(s string) string {
 		return ""
 	}
 	return email.Key(s)
+}
+
+func setInts(sets []insight.Set) []int64 {
+	out := make([]int64, len(sets))
+	for i, s := range sets {
+		out[i] = int64(s)
+	}
+	return out
 }
 
 func actionStrings(as []audit.Action) []string {

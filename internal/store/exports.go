@@ -9,6 +9,7 @@ import (
 
 	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/digest"
+	"github.com/auditlogd/auditlogd/internal/insight"
 )
 
 var _ audit.ExportStore = (*Events)(nil)
@@ -95,6 +96,7 @@ const streamCols = 15
 // lies in the batch's buffer (start < 0 for NULL).
 type streamedRow struct {
 	ms, seq    int64
+	flags      insight.Set
 	start, end [streamCols]int
 }
 
@@ -139,7 +141,7 @@ func (s *Events) StreamEventsAdaptive(ctx context.Context, q audit.Query, size f
 			return b.err
 		}
 		for _, r := range b.rows {
-			row.OccurredAtMs, row.Sequence = r.ms, r.seq
+			row.OccurredAtMs, row.Sequence, row.Flags = r.ms, r.seq, r.flags
 			for i, c := range cols {
 				*c = nil
 				if r.start[i] >= 0 {
@@ -166,13 +168,14 @@ func (s *Events) readBatches(ctx context.Context, q audit.Query, size func() int
 		ms   int64
 	)
 	var seq sql.NullInt64
+	var flags insight.Set
 	// The columns of eventColumns: id, workspace_id, occurred_at, the rest
-	// of the event, then sequence, prev_hash, hash.
+	// of the event, then sequence, prev_hash, hash, flags.
 	dest := []any{&raw[0], &wsID, &ms}
 	for i := 1; i < 13; i++ {
 		dest = append(dest, &raw[i])
 	}
-	dest = append(dest, &seq, &raw[13], &raw[14])
+	dest = append(dest, &seq, &raw[13], &raw[14], &flags)
 	for {
 		var b *batch
 		select {
@@ -195,7 +198,7 @@ func (s *Events) readBatches(ctx context.Context, q audit.Query, size func() int
 				if err := rows.Scan(dest...); err != nil {
 					return err
 				}
-				r := streamedRow{ms: ms, seq: seq.Int64}
+				r := streamedRow{ms: ms, seq: seq.Int64, flags: flags}
 				for i, c := range raw {
 					r.start[i], r.end[i] = -1, -1
 					if c != nil {
@@ -278,13 +281,21 @@ func (s *Events) PruneEvents(ctx context.Context, workspaceID string, cutoff tim
 	return deleted, err
 }
 
-// PruneCounters deletes the hourly counters of hours that ended before
-// cutoff; counts never read them (they cover only whole hours inside the
-// window).
+// PruneCounters deletes the hourly counters (by action and by actor) of
+// hours that ended before cutoff, which counts and summaries never read
+// (they cover only whole hours inside the window), and the networks last
+// seen before cutoff, which NEW_LOCATION no longer counts as seen.
 func (s *Events) PruneCounters(ctx context.Context, workspaceID string, cutoff time.Time) error {
 	return s.c.run(ctx, true, func(db *gorm.DB) error {
-		return db.Exec("DELETE FROM audit_event_counts WHERE workspace_id = ? AND hour_start < ?",
-			workspaceID, hourStart(cutoff.UnixMilli())).Error
+		for _, q := range []string{
+			"DELETE FROM audit_event_counts WHERE workspace_id = ? AND hour_start < ?",
+			"DELETE FROM audit_actor_counts WHERE workspace_id = ? AND hour_start < ?",
+		} {
+			if err := db.Exec(q, workspaceID, hourStart(cutoff.UnixMilli())).Error; err != nil {
+				return err
+			}
+		}
+		return db.Exec("DELETE FROM actor_networks WHERE workspace_id = ? AND last_seen < ?", workspaceID, cutoff.UnixMilli()).Error
 	})
 }
 

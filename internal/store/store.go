@@ -50,6 +50,9 @@ type Options struct {
 	// to a concurrent one (see conflictCause): retried, or, with gaveUp,
 	// the last attempt, whose error is returned.
 	OnConflict func(cause string, gaveUp bool)
+	// Retention is how long events are kept (AUDITLOG_RETENTION): the
+	// window in which NEW_LOCATION counts a network as seen. 90 days when 0.
+	Retention time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -61,6 +64,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Retention <= 0 {
+		o.Retention = 90 * 24 * time.Hour
 	}
 	return o
 }

@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -155,10 +158,11 @@ func (s *Workspaces) lockWorkspace(ctx context.Context, id, userID string) (work
 	var w workspaceRow
 	var roleCol *string
 	var hs headScan
+	var trusted sql.NullString
 	err := s.c.run(ctx, true, func(db *gorm.DB) error {
-		dest := append([]any{&w.ID, &w.Name, &w.Plan, &w.CreatedBy, &w.CreatedAt, &w.UpdatedAt, &roleCol}, hs.dest()...)
+		dest := append([]any{&w.ID, &w.Name, &w.Plan, &w.CreatedBy, &w.CreatedAt, &w.UpdatedAt, &roleCol, &trusted}, hs.dest()...)
 		return db.Table("workspaces").
-			Select("workspaces.id, workspaces.name, workspaces.plan, workspaces.created_by, workspaces.created_at, workspaces.updated_at, m.role, "+
+			Select("workspaces.id, workspaces.name, workspaces.plan, workspaces.created_by, workspaces.created_at, workspaces.updated_at, m.role, workspaces.trusted_domains, "+
 				"workspaces.chain_sequence, workspaces.chain_hash, workspaces.chain_at, workspaces.chain_pruned_through").
 			Joins("LEFT JOIN memberships m ON m.workspace_id = workspaces.id AND m.user_id = ?", userID).
 			Where("workspaces.id = ?", id).
@@ -170,6 +174,8 @@ func (s *Workspaces) lockWorkspace(ctx context.Context, id, userID string) (work
 	}
 	head := hs.head()
 	lk := workspace.Locked{Workspace: w.toDomain(), Now: s.c.lock(id, head), HeadSequence: head.seq, PrunedThrough: head.pruned}
+	lk.TrustedDomains = splitDomains(trusted.String)
+	s.c.state.locked[id].trusted = lk.TrustedDomains
 	if roleCol != nil {
 		r := role.Role(*roleCol)
 		lk.Role = &r
@@ -377,4 +383,40 @@ func (s *Workspaces) RecordAcceptance(ctx context.Context, inv workspace.Invite,
 // have locked their workspaces (see conn.checkLocked).
 func (s *Workspaces) AppendEvents(ctx context.Context, events ...audit.Event) error {
 	return appendLocked(ctx, s.c, events)
+}
+
+// splitDomains reads the trusted_domains column: canonical domains joined
+// by commas, "" (or NULL) for none.
+func splitDomains(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+// SetTrustedDomains replaces the workspace's trusted domains (canonical, as
+// insight.NormalizeTrustedDomains returns them). The transaction must hold
+// the workspace's lock; later events of the same transaction are flagged
+// against the new list.
+func (s *Workspaces) SetTrustedDomains(ctx context.Context, id string, domains []string, at time.Time) error {
+	st, ok := s.c.state.locked[id]
+	if !s.c.tx || !ok {
+		return errors.New("store: SetTrustedDomains outside a transaction that locked the workspace")
+	}
+	err := s.c.run(ctx, true, func(db *gorm.DB) error {
+		return db.Exec("UPDATE workspaces SET trusted_domains = ?, updated_at = ? WHERE id = ?", strings.Join(domains, ","), at.UnixMilli(), id).Error
+	})
+	if err == nil {
+		st.trusted = slices.Clone(domains)
+	}
+	return err
+}
+
+// TrustedDomains reads the workspace's trusted domains.
+func (s *Workspaces) TrustedDomains(ctx context.Context, id string) ([]string, error) {
+	var v sql.NullString
+	err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		return db.Raw("SELECT trusted_domains FROM workspaces WHERE id = ?", id).Row().Scan(&v)
+	})
+	return splitDomains(v.String), err
 }

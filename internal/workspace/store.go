@@ -110,4 +110,9 @@ type Store interface {
 	// refuses events of a workspace the transaction did not lock, and
 	// events stamped before the lock's clock reading.
 	AppendEvents(ctx context.Context, events ...audit.Event) error
+
+	// SetTrustedDomains replaces a locked workspace's trusted domains
+	// (canonical); TrustedDomains reads them (nil for none).
+	SetTrustedDomains(ctx context.Context, id string, domains []string, at time.Time) error
+	TrustedDomains(ctx context.Context, id string) ([]string, error)
 }

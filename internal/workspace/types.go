@@ -77,6 +77,9 @@ type Locked struct {
 	// PrunedThrough the highest sequence retention has deleted.
 	HeadSequence  int64
 	PrunedThrough int64
+	// TrustedDomains are the workspace's trusted domains (docs/API.md §14),
+	// read with the lock.
+	TrustedDomains []string
 }
 
 // Access returns what the locked row says the user may do.

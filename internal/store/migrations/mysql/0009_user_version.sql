@@ -8,5 +8,5 @@
 -- committed. A changed row is certified, so the second of two rivals fails
 -- (error 1213) and its retry counts again. (MySQL reports a row assigned its
 -- own value as unchanged, and Galera does not certify it: hence a counter.)
--- Numbered 0009: 0008 is taken by another branch's migration.
+-- Numbered 0009 (there is no 0008: a branch that used it did not land).
 ALTER TABLE users ADD COLUMN version BIGINT NOT NULL DEFAULT 0;

@@ -1,0 +1,202 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"gorm.io/gorm"
+
+	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/insight"
+	"github.com/auditlogd/auditlogd/internal/role"
+)
+
+// seenRefresh is how stale a network's last_seen may get before an event
+// from it writes it again. Rewriting it on every event would cost a write
+// per event; this way an actor who keeps acting from one network costs one
+// write an hour, and "seen within the retention window" is exact to the
+// hour (docs/API.md §14).
+const seenRefresh = 3_600_000 // ms
+
+// networkKey is one actor's network in one workspace.
+type networkKey struct{ workspaceID, actorID, network string }
+
+// flagDecision is what deciding a transaction's flags leaves for after the
+// insert: the networks whose last_seen must be written.
+type flagDecision struct {
+	seen map[networkKey]int64 // network → newest event time (ms)
+}
+
+// decideFlags sets the flags of events (docs/API.md §14), which must be in
+// the log's order, from what the transaction holds under the lock of their
+// workspaces: the trusted domains read with the lock, and, for the events
+// that need them, the admins' domains, the actor's recent user-management
+// events and the networks the actor was seen in. Each event costs at most
+// one read for the actor and, for an invitation or addition while no
+// domains are trusted, one for the admins; earlier events of the same
+// transaction count as if they were written already.
+func (c conn) decideFlags(ctx context.Context, events []audit.Event) (flagDecision, error) {
+	d := flagDecision{seen: map[networkKey]int64{}}
+	window := c.db.opts.Retention.Milliseconds()
+	for i := range events {
+		e := &events[i]
+		st := c.state.locked[e.WorkspaceID]
+		ms := e.OccurredAt.UnixMilli()
+		ic := insight.Context{Action: string(e.Action), TrustedDomains: st.trusted}
+		var label, actorEmail string
+		if e.Target != nil && e.Target.Label != nil {
+			label = *e.Target.Label
+		}
+		if e.Actor.Email != nil {
+			actorEmail = *e.Actor.Email
+		}
+		ic.PersonEmail = insight.PersonEmail(ic.Action, label, actorEmail)
+		if e.Role != nil {
+			ic.Role = *e.Role
+		}
+		if e.PreviousRole != nil {
+			ic.PreviousRole = *e.PreviousRole
+		}
+		if e.IPAddress != nil {
+			ic.Address = *e.IPAddress
+		}
+		if ic.PersonEmail != "" && len(st.trusted) == 0 {
+			// The person joining is excluded: their own addition must not
+			// vouch for their domain.
+			person := e.Actor.ID
+			if e.Action == audit.MemberAdded && e.Target != nil {
+				person = e.Target.ID
+			} else if e.Action == audit.EmailInviteCreated {
+				person = ""
+			}
+			domains, err := c.adminDomains(ctx, e.WorkspaceID, person)
+			if err != nil {
+				return d, err
+			}
+			ic.AdminDomains = domains
+		}
+		burst := insight.IsUserManagement(ic.Action)
+		network, located := insight.ParseNetwork(ic.Address)
+		if burst || located {
+			prior, err := c.actorHistory(ctx, e, burst, network.String(), located)
+			if err != nil {
+				return d, err
+			}
+			// The transaction's earlier events, not in the table yet.
+			for _, p := range events[:i] {
+				if p.WorkspaceID != e.WorkspaceID || p.Actor.ID != e.Actor.ID {
+					continue
+				}
+				if burst && insight.IsUserManagement(string(p.Action)) && !p.OccurredAt.Before(insight.BurstWindowStart(e.OccurredAt)) {
+					prior.recent++
+				}
+				if p.IPAddress != nil {
+					if n, ok := insight.ParseNetwork(*p.IPAddress); ok {
+						prior.anyNetwork = true
+						if n == network {
+							prior.lastSeen = sql.NullInt64{Int64: p.OccurredAt.UnixMilli(), Valid: true}
+						}
+					}
+				}
+			}
+			ic.RecentActorEvents = prior.recent
+			ic.ActorSeenBefore = prior.anyNetwork
+			if prior.lastSeen.Valid && prior.lastSeen.Int64 >= ms-window {
+				ic.SeenNetworks = []netip.Prefix{network}
+			}
+			if located && (!prior.lastSeen.Valid || prior.lastSeen.Int64 < ms-seenRefresh) {
+				k := networkKey{e.WorkspaceID, e.Actor.ID, network.String()}
+				d.seen[k] = max(d.seen[k], ms)
+			}
+		}
+		e.FlagSet = insight.Decide(ic)
+	}
+	return d, nil
+}
+
+// actorHistory is what the table says about an event's actor: how many of
+// their user-management events fall in the event's BURST window (counted up
+// to the threshold, no further), whether they were seen in any network, and
+// when last in the event's.
+type actorHistory struct {
+	recent     int
+	anyNetwork bool
+	lastSeen   sql.NullInt64
+}
+
+func (c conn) actorHistory(ctx context.Context, e *audit.Event, burst bool, network string, located bool) (actorHistory, error) {
+	var cols []string
+	var args []any
+	if burst {
+		cols = append(cols, "(SELECT COUNT(*) FROM (SELECT 1 FROM audit_events WHERE workspace_id = ? AND actor_id = ? AND occurred_at >= ? AND action IN ? LIMIT ?) b)")
+		args = append(args, e.WorkspaceID, e.Actor.ID, insight.BurstWindowStart(e.OccurredAt).UnixMilli(), insight.UserManagementActions(), insight.BurstThreshold-1)
+	} else {
+		cols = append(cols, "0")
+	}
+	if located {
+		cols = append(cols, "(SELECT COUNT(*) FROM (SELECT 1 FROM actor_networks WHERE workspace_id = ? AND actor_id = ? LIMIT 1) s)",
+			"(SELECT last_seen FROM actor_networks WHERE workspace_id = ? AND actor_id = ? AND network = ?)")
+		args = append(args, e.WorkspaceID, e.Actor.ID, e.WorkspaceID, e.Actor.ID, network)
+	} else {
+		cols = append(cols, "0", "NULL")
+	}
+	var h actorHistory
+	var seen int
+	err := c.run(ctx, true, func(db *gorm.DB) error {
+		return db.Raw("SELECT "+strings.Join(cols, ", "), args...).Row().Scan(&h.recent, &seen, &h.lastSeen)
+	})
+	h.anyNetwork = seen > 0
+	return h, err
+}
+
+// adminDomains returns the email domains of the workspace's admins other
+// than except.
+func (c conn) adminDomains(ctx context.Context, workspaceID, except string) ([]string, error) {
+	var emails []string
+	err := c.run(ctx, true, func(db *gorm.DB) error {
+		return db.Raw("SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.workspace_id = ? AND m.role = ? AND m.user_id <> ? LIMIT 1000",
+			workspaceID, string(role.Admin), except).Scan(&emails).Error
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(emails))
+	for _, em := range emails {
+		if dom, err := insight.EmailDomain(em); err == nil {
+			out = append(out, dom)
+		}
+	}
+	return out, nil
+}
+
+// recordNetworks writes when each actor was last seen in the networks of
+// the transaction's events (only those whose record was missing or stale).
+func (c conn) recordNetworks(ctx context.Context, d flagDecision) error {
+	if len(d.seen) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO actor_networks (workspace_id, actor_id, network, last_seen) VALUES ")
+	keys := slices.SortedFunc(maps.Keys(d.seen), func(a, b networkKey) int {
+		return cmp.Or(cmp.Compare(a.workspaceID, b.workspaceID), cmp.Compare(a.actorID, b.actorID), cmp.Compare(a.network, b.network))
+	})
+	args := make([]any, 0, 4*len(keys))
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?)")
+		args = append(args, k.workspaceID, k.actorID, k.network, d.seen[k])
+	}
+	if c.db.dialect == MySQL {
+		b.WriteString(" ON DUPLICATE KEY UPDATE last_seen = GREATEST(last_seen, VALUES(last_seen))")
+	} else {
+		b.WriteString(" ON CONFLICT (workspace_id, actor_id, network) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)")
+	}
+	return c.run(ctx, true, func(db *gorm.DB) error { return db.Exec(b.String(), args...).Error })
+}

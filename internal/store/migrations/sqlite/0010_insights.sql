@@ -1,0 +1,32 @@
+-- Insights (docs/API.md §14): see the MySQL migration.
+ALTER TABLE audit_events ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX audit_events_flags ON audit_events (workspace_id, flags, occurred_at, id);
+ALTER TABLE workspaces ADD COLUMN trusted_domains TEXT NULL;
+-- SQLite cannot change a primary key: the counters move to a new table.
+CREATE TABLE audit_event_counts_new (
+  workspace_id TEXT NOT NULL,
+  hour_start   INTEGER NOT NULL,
+  action       TEXT NOT NULL,
+  flags        INTEGER NOT NULL DEFAULT 0,
+  n            INTEGER NOT NULL,
+  PRIMARY KEY (workspace_id, hour_start, action, flags)
+) WITHOUT ROWID;
+INSERT INTO audit_event_counts_new (workspace_id, hour_start, action, flags, n) SELECT workspace_id, hour_start, action, 0, n FROM audit_event_counts;
+DROP TABLE audit_event_counts;
+ALTER TABLE audit_event_counts_new RENAME TO audit_event_counts;
+CREATE TABLE audit_actor_counts (
+  workspace_id TEXT NOT NULL,
+  hour_start   INTEGER NOT NULL,
+  actor_type   TEXT NOT NULL,
+  actor_id     TEXT NOT NULL,
+  n            INTEGER NOT NULL,
+  PRIMARY KEY (workspace_id, hour_start, actor_type, actor_id)
+) WITHOUT ROWID;
+INSERT INTO audit_actor_counts (workspace_id, hour_start, actor_type, actor_id, n) SELECT workspace_id, occurred_at - occurred_at % 3600000, actor_type, actor_id, COUNT(*) FROM audit_events GROUP BY workspace_id, occurred_at - occurred_at % 3600000, actor_type, actor_id;
+CREATE TABLE actor_networks (
+  workspace_id TEXT NOT NULL,
+  actor_id     TEXT NOT NULL,
+  network      TEXT NOT NULL,
+  last_seen    INTEGER NOT NULL,
+  PRIMARY KEY (workspace_id, actor_id, network)
+) WITHOUT ROWID;
