@@ -159,7 +159,13 @@ func makePlans(o Options, rng *rand.Rand) ([]*plan, workspace.User) {
 		size := min(5000, max(8, int(math.Sqrt(float64(counts[i]))*2)))
 		p := &plan{ws: ws, events: counts[i], invites: map[workspace.InviteKind][]workspace.Invite{}}
 		for j := 0; j < size; j++ {
-			u := workspace.User{ID: fmt.Sprintf("seed-%d-%d", i+1, j+1), Email: fmt.Sprintf("user%d.w%d@seed.example.com", j+1, i+1), CreatedAt: created, UpdatedAt: created}
+			domain := "seed.example.com"
+			if j >= max(2, size/50) && j%25 == 7 {
+				// One member in 25 has an address from outside the
+				// workspace's (admins') domain: EXTERNAL_DOMAIN material.
+				domain = externalDomains[j%len(externalDomains)]
+			}
+			u := workspace.User{ID: fmt.Sprintf("seed-%d-%d", i+1, j+1), Email: fmt.Sprintf("user%d.w%d@%s", j+1, i+1, domain), CreatedAt: created, UpdatedAt: created}
 			p.members = append(p.members, u)
 			if j < max(2, size/50) {
 				p.admins = append(p.admins, u)
@@ -168,7 +174,11 @@ func makePlans(o Options, rng *rand.Rand) ([]*plan, workspace.User) {
 		for j := 0; j < max(4, size/4); j++ {
 			kind, email := workspace.InvitePublic, (*string)(nil)
 			if j%3 != 0 {
-				e := fmt.Sprintf("invitee%d.w%d@seed.example.com", j+1, i+1)
+				domain := "seed.example.com"
+				if j%20 == 1 {
+					domain = externalDomains[j%len(externalDomains)]
+				}
+				e := fmt.Sprintf("invitee%d.w%d@%s", j+1, i+1, domain)
 				kind, email = workspace.InviteEmail, &e
 			}
 			_, hash := workspace.NewInviteToken()
@@ -320,6 +330,7 @@ func chainWorkspace(ctx context.Context, cs []chunk, batch int, get func() []aud
 		h      integrity.Hasher
 		head   chainHead
 		events []audit.Event
+		fl     = newFlagger(cs)
 	)
 	send := func(b []audit.Event) error {
 		select {
@@ -334,6 +345,7 @@ func chainWorkspace(ctx context.Context, cs []chunk, batch int, get func() []aud
 		events = c.generate(events[:0])
 		for i := range events {
 			e := &events[i]
+			e.FlagSet = fl.decide(e)
 			hash, err := h.Event(e, head.seq+1, head.hash)
 			if err != nil {
 				return head, err
@@ -354,6 +366,9 @@ func chainWorkspace(ctx context.Context, cs []chunk, batch int, get func() []aud
 	}
 	return head, nil
 }
+
+// externalDomains are the outside domains some seeded people have.
+var externalDomains = []string{"gmail.com", "outlook.com", "contractor.example.net", "yahoo.com"}
 
 var (
 	userAgents = []string{
@@ -390,8 +405,20 @@ func (c chunk) generate(dst []audit.Event) []audit.Event {
 		times[i] = c.from.Add(time.Duration(rng.Int64N(int64(span)))).UnixMilli()
 	}
 	slices.Sort(times)
-	for _, ms := range times {
-		dst = append(dst, makeEvent(rng, c.plan, time.UnixMilli(ms).UTC()))
+	for i := 0; i < len(times); i++ {
+		if rng.IntN(4000) == 0 && len(times)-i >= 12 && times[i]+12*30_000 < c.to.UnixMilli() {
+			// Now and then an admin onboards a dozen people in a few
+			// minutes: BURST material.
+			admin := c.plan.admins[rng.IntN(len(c.plan.admins))]
+			for j := range 12 {
+				e := makeEvent(rng, c.plan, time.UnixMilli(times[i]+int64(j)*20_000).UTC())
+				onboard(&e, c.plan, admin, rng)
+				dst = append(dst, e)
+			}
+			i += 11
+			continue
+		}
+		dst = append(dst, makeEvent(rng, c.plan, time.UnixMilli(times[i]).UTC()))
 	}
 	slices.SortStableFunc(dst, func(a, b audit.Event) int {
 		return cmp.Or(a.OccurredAt.Compare(b.OccurredAt), cmp.Compare(a.ID, b.ID))
@@ -399,7 +426,18 @@ func (c chunk) generate(dst []audit.Event) []audit.Event {
 	return dst
 }
 
-func makeEvent(rng *rand.Rand, p *plan, at time.Time) audit.Event {
+// onboard makes e admin's addition of a member, as in a burst of additions.
+func onboard(e *audit.Event, p *plan, admin workspace.User, rng *rand.Rand) {
+	member := p.members[rng.IntN(len(p.members))]
+	r := role.Member
+	e.Action, e.PreviousRole, e.Role = audit.MemberAdded, nil, &r
+	e.Actor = audit.Actor{ID: admin.ID, Email: &admin.Email, Type: audit.ActorUser}
+	e.Target = &audit.Target{Type: audit.TargetUser, ID: member.ID, Label: &member.Email}
+	ip := homeAddress(admin.ID, rng)
+	e.IPAddress = &ip
+}
+
+func makeEvent(rng *rand.Rand, p *plan, at time.Time) (e audit.Event) {
 	action := pickAction(rng)
 	actor := p.admins[rng.IntN(len(p.admins))]
 	member := p.members[rng.IntN(len(p.members))]
@@ -409,15 +447,23 @@ func makeEvent(rng *rand.Rand, p *plan, at time.Time) audit.Event {
 		kind = workspace.InvitePublic
 	}
 	inv := p.invites[kind][rng.IntN(len(p.invites[kind]))]
-	ip := "198.51.100." + strconv.Itoa(1+rng.IntN(254))
 	ua := userAgents[rng.IntN(len(userAgents))]
-	e := audit.Event{ID: ids.New(at), WorkspaceID: p.ws.ID, Action: action, OccurredAt: at,
-		Actor: audit.Actor{ID: actor.ID, Email: &actor.Email, Type: audit.ActorUser}, IPAddress: &ip, UserAgent: &ua}
+	e = audit.Event{ID: ids.New(at), WorkspaceID: p.ws.ID, Action: action, OccurredAt: at,
+		Actor: audit.Actor{ID: actor.ID, Email: &actor.Email, Type: audit.ActorUser}, UserAgent: &ua}
 	rid := ids.New(at)
 	e.RequestID = &rid
+	defer func() {
+		// Each actor acts from their own network; one event in 200 comes
+		// from somewhere else (NEW_LOCATION material).
+		ip := homeAddress(e.Actor.ID, rng)
+		if rng.IntN(200) == 0 {
+			ip = "203.0." + strconv.Itoa(rng.IntN(256)) + "." + strconv.Itoa(1+rng.IntN(254))
+		}
+		e.IPAddress = &ip
+	}()
 	member2 := member
 	r, prev := role.Member, role.Admin
-	if rng.IntN(4) == 0 {
+	if rng.IntN(20) == 0 {
 		r, prev = role.Admin, role.Member
 	}
 	switch action {
