@@ -25,6 +25,9 @@ var (
 	carol = auth.Principal{Subject: "demo-carol", Email: "carol@example.com", Name: "Carol Chen", EmailVerified: true}
 	dave  = auth.Principal{Subject: "demo-dave", Email: "dave@example.com", Name: "Dave Diaz", EmailVerified: true}
 	erin  = auth.Principal{Subject: "demo-erin", Email: "erin@example.com", Name: "Erin Evans", EmailVerified: true}
+	// frank is from outside the workspace's domain: his addition is flagged
+	// EXTERNAL_DOMAIN (docs/API.md §14).
+	frank = auth.Principal{Subject: "demo-frank", Email: "frank.contractor@gmail.com", Name: "Frank Fischer", EmailVerified: true}
 )
 
 // WorkspaceName is the name of the demo workspace.
@@ -159,7 +162,7 @@ func (s *script) signIn(ps ...auth.Principal) {
 
 func (s *script) run() string {
 	alice := Admin
-	s.signIn(alice, bob, carol, dave, erin)
+	s.signIn(alice, bob, carol, dave, erin, frank)
 	var ws workspace.Workspace
 	s.do(func() (err error) {
 		ws, err = s.svc.CreateWorkspace(s.as("203.0.113.10", firefox), &alice, WorkspaceName)
@@ -219,6 +222,28 @@ func (s *script) run() string {
 	s.clk.after(2 * 24 * time.Hour)
 	s.do(func() error {
 		_, err := s.svc.UpdateMemberRole(s.as("203.0.113.10", firefox), &alice, ws.ID, bob.Subject, role.Member)
+		return err
+	})
+
+	// The last days hold one event of each flag of docs/API.md §14, so that
+	// the page's highlights and "this week" have something to show.
+	s.clk.after(24 * time.Hour)
+	s.do(func() error {
+		_, err := s.svc.AddMember(s.as("192.0.2.44", chrome), &carol, ws.ID, frank.Email, role.Member) // EXTERNAL_DOMAIN
+		return err
+	})
+	s.clk.after(20 * time.Hour)
+	for i := range 10 { // alice invites the new hires: the tenth is a BURST
+		s.clk.after(30 * time.Second)
+		s.do(func() error {
+			email := fmt.Sprintf("new.hire%d@example.com", i+1)
+			_, err := s.svc.CreateInvite(s.as("203.0.113.10", firefox), &alice, workspace.CreateInviteInput{WorkspaceID: ws.ID, Kind: workspace.InviteEmail, Email: &email, Role: role.Member})
+			return err
+		})
+	}
+	s.clk.after(5 * time.Hour)
+	s.do(func() error { // from a hotel: NEW_LOCATION, and ADMIN_GRANTED
+		_, err := s.svc.UpdateMemberRole(s.as("192.0.2.77", safari), &alice, ws.ID, bob.Subject, role.Admin)
 		return err
 	})
 	return ws.ID
