@@ -28,19 +28,25 @@ import (
 // without an Authorization header. Its helpers (prefixed x) are shared with
 // retention_test.go.
 
-// xCSVHeader is the header row docs/API.md §7 and §9 fix: §7's fourteen
-// columns, then the hash chain's sequence, prev_hash and hash.
+// xCSVHeader is the header row docs/API.md §7, §9 and §14 fix: §7's fourteen
+// columns, then the hash chain's sequence, prev_hash and hash, then flags.
 const xCSVHeader = "id,occurred_at,action,actor_id,actor_email,actor_type,target_type,target_id,target_label,previous_role,role,ip_address,user_agent,request_id" +
-	",sequence,prev_hash,hash"
+	",sequence,prev_hash,hash,flags"
 
-// xCSVColumns is the number of cells of every CSV record; the last three
-// are the chain's.
-const xCSVColumns = 17
+// xCSVColumns is the number of cells of every CSV record: the event's 14,
+// the chain's 3 (xChainAt) and the flags.
+const (
+	xCSVColumns = 18
+	xChainAt    = 14
+)
+
+// xWithoutChain is a CSV record without the chain's cells.
+func xWithoutChain(rec []string) []string { return slices.Concat(rec[:xChainAt], rec[xChainAt+3:]) }
 
 // xJSONKeys are a JSON export object's keys in the order docs/API.md §7 and §9
 // give them, and its actor's and target's.
 const (
-	xJSONKeys       = "id,occurredAt,action,actor,target,previousRole,role,ipAddress,userAgent,requestId,sequence,prevHash,hash"
+	xJSONKeys       = "id,occurredAt,action,actor,target,previousRole,role,ipAddress,userAgent,requestId,sequence,prevHash,hash,flags"
 	xJSONActorKeys  = "id,email,type"
 	xJSONTargetKeys = "type,id,label"
 )
@@ -225,7 +231,7 @@ func xSpreadsheetSafe(p *string) string {
 // demands for events as the API returns them, without the chain's cells
 // (xChainCells has those).
 func xCSVRecords(events []event) [][]string {
-	out := [][]string{strings.Split(xCSVHeader, ",")[:xCSVColumns-3]}
+	out := [][]string{xWithoutChain(strings.Split(xCSVHeader, ","))}
 	for _, e := range events {
 		var tt, tid, tl *string
 		if e.Target != nil {
@@ -234,13 +240,13 @@ func xCSVRecords(events []event) [][]string {
 		rec := []string{xSpreadsheetSafe(&e.ID), e.OccurredAt, xSpreadsheetSafe(&e.Action), xSpreadsheetSafe(&e.Actor.ID),
 			xSpreadsheetSafe(e.Actor.Email), xSpreadsheetSafe(&e.Actor.Type), xSpreadsheetSafe(tt), xSpreadsheetSafe(tid),
 			xSpreadsheetSafe(tl), xSpreadsheetSafe(e.PreviousRole), xSpreadsheetSafe(e.Role), xSpreadsheetSafe(e.IPAddress),
-			xSpreadsheetSafe(e.UserAgent), xSpreadsheetSafe(e.RequestID)}
+			xSpreadsheetSafe(e.UserAgent), xSpreadsheetSafe(e.RequestID), strings.Join(e.Flags, ";")}
 		out = append(out, rec)
 	}
 	return out
 }
 
-// xParseCSV reads a CSV export with encoding/csv, strictly: 17 cells a row,
+// xParseCSV reads a CSV export with encoding/csv, strictly: 18 cells a row,
 // no lazy quotes. It also checks the header line byte for byte.
 func xParseCSV(t testing.TB, body string) [][]string {
 	t.Helper()
@@ -306,7 +312,7 @@ func xCSVChain(t testing.TB, recs [][]string) []xChain {
 	t.Helper()
 	out := make([]xChain, 0, len(recs))
 	for i, rec := range recs {
-		cells := rec[xCSVColumns-3:]
+		cells := rec[xChainAt : xChainAt+3]
 		seq, err := strconv.ParseInt(cells[0], 10, 64)
 		if err != nil || strconv.FormatInt(seq, 10) != cells[0] {
 			t.Errorf("row %d: sequence %q is not a decimal number", i+1, cells[0])
@@ -383,7 +389,7 @@ func xParseJSON(t testing.TB, body string) []xFileEvent {
 	}
 	ordered, actors, targets := xJSONKeyOrder(t, body)
 	for i, m := range raw {
-		if got, want := keys(m), "action,actor,hash,id,ipAddress,occurredAt,prevHash,previousRole,requestId,role,sequence,target,userAgent"; got != want {
+		if got, want := keys(m), "action,actor,flags,hash,id,ipAddress,occurredAt,prevHash,previousRole,requestId,role,sequence,target,userAgent"; got != want {
 			t.Errorf("object %d has keys %s, want %s", i, got, want)
 		}
 		if ordered[i] != xJSONKeys || actors[i] != xJSONActorKeys || (targets[i] != "null" && targets[i] != xJSONTargetKeys) {
@@ -426,7 +432,7 @@ func xCheckFile(t testing.TB, format string, f xFile, want []event) {
 		recs := xParseCSV(t, f.Body)
 		got := make([][]string, len(recs))
 		for i, rec := range recs {
-			got[i] = rec[:xCSVColumns-3]
+			got[i] = xWithoutChain(rec)
 		}
 		if diff := cmp.Diff(xCSVRecords(want), got); diff != "" {
 			t.Errorf("CSV export is not what auditLog returns (-want +got):\n%s", diff)

@@ -238,9 +238,11 @@ type event struct {
 	IPAddress    *string `json:"ipAddress"`
 	UserAgent    *string `json:"userAgent"`
 	RequestID    *string `json:"requestId"`
+	// Flags are the event's flags (docs/API.md §14), in the enum's order.
+	Flags []string `json:"flags"`
 }
 
-const eventFields = `id action occurredAt actor { id email type } target { type id label } previousRole role ipAddress userAgent requestId`
+const eventFields = `id action occurredAt actor { id email type } target { type id label } previousRole role ipAddress userAgent requestId flags`
 
 // connection is an AuditEventConnection as the API returns it.
 type connection struct {
