@@ -53,6 +53,12 @@ func (b *Bulk) InsertInvites(ctx context.Context, invs []workspace.Invite) error
 // chained here, in time order, after their workspace's head, under its lock
 // (a test's history written straight into the table).
 func (b *Bulk) InsertEvents(ctx context.Context, events []audit.Event) error {
+	// History may land in hours whose summaries were kept as final.
+	defer func() {
+		for _, id := range workspaceIDs(events) {
+			b.c.db.actorSums.forget(id)
+		}
+	}()
 	if len(events) > 0 && events[0].Sequence != 0 {
 		return b.c.inTx(ctx, func(c conn) error { return appendEvents(ctx, c, events) })
 	}
@@ -175,4 +181,15 @@ func eventIndexes(db *gorm.DB) ([]index, error) {
 		out[len(out)-1].columns = append(out[len(out)-1].columns, r.ColumnName)
 	}
 	return out, err
+}
+
+// workspaceIDs lists the workspaces of events, once each.
+func workspaceIDs(events []audit.Event) []string {
+	var out []string
+	for _, e := range events {
+		if !slices.Contains(out, e.WorkspaceID) {
+			out = append(out, e.WorkspaceID)
+		}
+	}
+	return out
 }

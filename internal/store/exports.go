@@ -286,6 +286,7 @@ func (s *Events) PruneEvents(ctx context.Context, workspaceID string, cutoff tim
 // (they cover only whole hours inside the window), and the networks last
 // seen before cutoff, which NEW_LOCATION no longer counts as seen.
 func (s *Events) PruneCounters(ctx context.Context, workspaceID string, cutoff time.Time) error {
+	defer s.c.db.actorSums.forget(workspaceID)
 	return s.c.run(ctx, true, func(db *gorm.DB) error {
 		for _, q := range []string{
 			"DELETE FROM audit_event_counts WHERE workspace_id = ? AND hour_start < ?",

@@ -83,6 +83,8 @@ type DB struct {
 	// galera and syncWait: see Galera.
 	galera   bool
 	syncWait string
+	// actorSums caches the per-actor sums of closed hours (see Summarize).
+	actorSums actorSumCache
 }
 
 // ParseURL splits a database URL (sqlite://PATH or mysql://DSN) into its
