@@ -27,6 +27,9 @@ var _ audit.Store = (*Events)(nil)
 // scanEvent reads them.
 const eventColumns = chainedEventColumns + ", flags"
 
+// qualifiedEventColumns is eventColumns of a table named e.
+var qualifiedEventColumns = "e." + strings.ReplaceAll(eventColumns, ", ", ", e.")
+
 // chainedEventColumns are eventColumns as of migration 0004 (the chain), before
 // the flags column of 0010: what that migration's data step may read.
 const chainedEventColumns = "id, workspace_id, occurred_at, action, actor_id, actor_email, actor_type, " +
@@ -293,8 +296,12 @@ func listQuery(d Dialect, q audit.Query) (string, []any) {
 	}
 	limit := " LIMIT " + strconv.Itoa(q.Limit)
 	if len(q.Filter.Flags) > 0 {
-		// One branch per flag set that matches, served by the flags index;
-		// actions, if any, are a condition on its rows.
+		// One branch per flag set that matches, each an ordered scan of the
+		// flags index that reads positions only (the index holds them); the
+		// merged positions are cut to the page, and only the page's rows are
+		// read (a deferred join): one row lookup per event shown, not one
+		// per event each branch considered. Actions, if any, are a
+		// condition on the branches' rows.
 		sets := insight.Intersecting(q.Filter.FlagMask())
 		parts := make([]string, len(sets))
 		var args []any
@@ -305,13 +312,19 @@ func listQuery(d Dialect, q audit.Query) (string, []any) {
 				w.add("action IN ?", actionStrings(q.Filter.Actions))
 			}
 			keyset(w, q.From, q.Descending)
-			parts[i] = "SELECT " + eventColumns + " FROM audit_events WHERE " + w.sql() + order + limit
+			parts[i] = "SELECT occurred_at, id FROM audit_events WHERE " + w.sql() + order + limit
 			args = append(args, w.args...)
 		}
-		if len(parts) == 1 {
-			return parts[0], args
+		keys := parts[0]
+		if len(parts) > 1 {
+			keys = unionAll(d, parts) + order + limit
 		}
-		return unionAll(d, parts) + order + limit, args
+		eOrder := " ORDER BY e.occurred_at ASC, e.id ASC"
+		if q.Descending {
+			eOrder = " ORDER BY e.occurred_at DESC, e.id DESC"
+		}
+		return "SELECT " + qualifiedEventColumns + " FROM (" + keys + ") k JOIN audit_events e ON e.workspace_id = ? AND e.occurred_at = k.occurred_at AND e.id = k.id" +
+			eOrder, append(args, q.WorkspaceID)
 	}
 	branch := func(action *audit.Action) (string, []any) {
 		w := baseWhere(q.WorkspaceID, q.Filter)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/auditlogd/auditlogd/internal/audit"
 	"github.com/auditlogd/auditlogd/internal/email"
+	"github.com/auditlogd/auditlogd/internal/insight"
 	"github.com/auditlogd/auditlogd/internal/role"
 	"github.com/auditlogd/auditlogd/internal/testenv"
 	"github.com/auditlogd/auditlogd/internal/workspace"
@@ -100,6 +101,8 @@ func listData() dataset {
 			ID: fixedID(at, uint64(i+1)), WorkspaceID: ws, OccurredAt: at,
 			Action: actions[rng.below(uint64(len(actions)))], Actor: actors[rng.below(uint64(len(actors)))],
 			Target: targets[rng.below(uint64(len(targets)))], Role: &r,
+			// About a third flagged, a few with two flags.
+			FlagSet: []insight.Set{0, 0, 1, 0, 2, 0, 3, 0, 4, 9, 0, 8}[rng.below(12)],
 		})
 	}
 	return d
@@ -149,6 +152,7 @@ func listCases(d dataset) []listCase {
 		return f
 	}
 	acts := func(as ...audit.Action) func(*audit.Filter) { return func(f *audit.Filter) { f.Actions = as } }
+	flags := func(fs ...insight.Flag) func(*audit.Filter) { return func(f *audit.Filter) { f.Flags = fs } }
 	q := func(f audit.Filter, desc bool, limit int, from *audit.Bound) audit.Query {
 		return audit.Query{WorkspaceID: d.ws, Filter: f, Descending: desc, Limit: limit, From: from}
 	}
@@ -177,6 +181,15 @@ func listCases(d dataset) []listCase {
 			f.Until, f.Actions, f.ActorEmail, f.TargetLabel = &until, []audit.Action{audit.MemberAdded, audit.MemberRoleUpdated}, "ann@example.com", "EVE@example.com"
 		}), true, 4, &audit.Bound{Position: evs[len(evs)-5].Position()})},
 		{"past-the-end", q(base, false, 5, &audit.Bound{Position: evs[len(evs)-1].Position()})},
+		{"one-flag-desc", q(with(flags(insight.ExternalDomain)), true, 9, nil)},
+		{"one-flag-asc", q(with(flags(insight.NewLocation)), false, 9, nil)},
+		{"two-flags", q(with(flags(insight.AdminGranted, insight.Burst)), true, 12, nil)},
+		{"keyset-flag-desc", q(with(flags(insight.ExternalDomain)), true, 5, &audit.Bound{Position: mid})},
+		{"keyset-flag-asc-inclusive", q(with(flags(insight.ExternalDomain, insight.NewLocation)), false, 5, &audit.Bound{Position: tie, Inclusive: true})},
+		{"flag-and-actions", q(with(func(f *audit.Filter) {
+			f.Flags, f.Actions = []insight.Flag{insight.AdminGranted}, []audit.Action{audit.MemberAdded, audit.MemberRemoved}
+		}), true, 6, nil)},
+		{"flag-and-actor", q(with(func(f *audit.Filter) { f.Flags, f.ActorID = []insight.Flag{insight.ExternalDomain}, "u-ann" }), false, 6, nil)},
 	}
 }
 
@@ -203,6 +216,8 @@ func countCases() []countCase {
 		{"three-part", audit.Filter{Since: at(-150*time.Minute + 7*time.Millisecond), Until: at(4*time.Hour + 15*time.Minute)}},
 		{"three-part-on-the-hours", audit.Filter{Since: at(-2 * time.Hour), Until: at(3 * time.Hour)}},
 		{"three-part-several-actions", audit.Filter{Since: at(-150 * time.Minute), Until: at(4*time.Hour + 15*time.Minute), Actions: both}},
+		{"exact-one-flag", audit.Filter{Since: at(-150 * time.Minute), Flags: []insight.Flag{insight.ExternalDomain}}},
+		{"exact-flags-and-actions", audit.Filter{Since: at(-3 * time.Hour), Until: at(4 * time.Hour), Actions: both, Flags: []insight.Flag{insight.AdminGranted, insight.NewLocation}}},
 	}
 }
 
@@ -328,7 +343,8 @@ func matches(e audit.Event, ws string, f audit.Filter) bool {
 		f.ActorID != "" && e.Actor.ID != f.ActorID,
 		f.ActorEmail != "" && key(e.Actor.Email) != email.Key(f.ActorEmail),
 		f.TargetID != "" && (e.Target == nil || e.Target.ID != f.TargetID),
-		f.TargetLabel != "" && (e.Target == nil || key(e.Target.Label) != email.Key(f.TargetLabel)):
+		f.TargetLabel != "" && (e.Target == nil || key(e.Target.Label) != email.Key(f.TargetLabel)),
+		len(f.Flags) > 0 && e.FlagSet&f.FlagMask() == 0:
 		return false
 	}
 	return true
