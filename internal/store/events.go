@@ -135,10 +135,6 @@ func appendEvents(ctx context.Context, c conn, events []audit.Event) error {
 			}
 		}
 		q, args := counterUpsert(c.db.dialect, events)
-		if err := db.Exec(q, args...).Error; err != nil {
-			return err
-		}
-		q, args = actorCounterUpsert(c.db.dialect, events)
 		return db.Exec(q, args...).Error
 	})
 }
@@ -167,67 +163,58 @@ func eventInsert(events []audit.Event) (string, []any) {
 // HourStart is the start of the counter bucket that holds t.
 func hourStart(ms int64) int64 { return ms - ms%int64(time.Hour/time.Millisecond) }
 
-// bucket is one hourly counter: of an action and flag set
-// (audit_event_counts), or of an actor (audit_actor_counts, where kind and
-// name are the actor's type and id).
+// bucket is one hourly counter of audit_event_counts: of an action and flag
+// set (kind 'e'), or of an actor (kind 'a').
 type bucket struct {
 	workspaceID string
+	kind        string
 	hour        int64
-	kind, name  string
+	action      string
 	flags       insight.Set
+	actorType   string
+	actorID     string
 }
 
 func compareBuckets(a, b bucket) int {
-	return cmp.Or(cmp.Compare(a.workspaceID, b.workspaceID), cmp.Compare(a.hour, b.hour),
-		cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name), cmp.Compare(a.flags, b.flags))
+	return cmp.Or(cmp.Compare(a.workspaceID, b.workspaceID), cmp.Compare(a.kind, b.kind), cmp.Compare(a.hour, b.hour),
+		cmp.Compare(a.action, b.action), cmp.Compare(a.flags, b.flags), cmp.Compare(a.actorType, b.actorType), cmp.Compare(a.actorID, b.actorID))
 }
 
-// counterUpsert bumps the hourly counters of events by action and flag set.
+// The kinds of hourly counters: by action and flag set, and by actor.
+const (
+	countsByAction = "e"
+	countsByActor  = "a"
+)
+
+// counterUpsert bumps the hourly counters of events, by action and flag set
+// and by actor, in one statement, in a fixed order so that concurrent
+// transactions lock them in the same order.
 func counterUpsert(d Dialect, events []audit.Event) (string, []any) {
 	counts := map[bucket]int64{}
 	for _, e := range events {
-		counts[bucket{workspaceID: e.WorkspaceID, hour: hourStart(e.OccurredAt.UnixMilli()), kind: string(e.Action), flags: e.FlagSet}]++
+		h := hourStart(e.OccurredAt.UnixMilli())
+		counts[bucket{workspaceID: e.WorkspaceID, kind: countsByAction, hour: h, action: string(e.Action), flags: e.FlagSet}]++
+		counts[bucket{workspaceID: e.WorkspaceID, kind: countsByActor, hour: h, actorType: string(e.Actor.Type), actorID: e.Actor.ID}]++
 	}
-	return upsertBuckets(d, "audit_event_counts (workspace_id, hour_start, action, flags, n)", "workspace_id, hour_start, action, flags", counts,
-		func(k bucket) []any { return []any{k.workspaceID, k.hour, k.kind, int64(k.flags)} })
-}
-
-// actorCounterUpsert bumps the hourly counters of events by actor, which the
-// summary's top actors read.
-func actorCounterUpsert(d Dialect, events []audit.Event) (string, []any) {
-	counts := map[bucket]int64{}
-	for _, e := range events {
-		counts[bucket{workspaceID: e.WorkspaceID, hour: hourStart(e.OccurredAt.UnixMilli()), kind: string(e.Actor.Type), name: e.Actor.ID}]++
-	}
-	return upsertBuckets(d, "audit_actor_counts (workspace_id, hour_start, actor_type, actor_id, n)", "workspace_id, hour_start, actor_type, actor_id", counts,
-		func(k bucket) []any { return []any{k.workspaceID, k.hour, k.kind, k.name} })
-}
-
-// upsertBuckets is one multi-row upsert adding counts to the counters of
-// table (its column list ending in n), whose key is keyCols. Counters are
-// bumped in a fixed order so that concurrent transactions lock them in the
-// same order.
-func upsertBuckets(d Dialect, table, keyCols string, counts map[bucket]int64, keyArgs func(bucket) []any) (string, []any) {
 	keys := make([]bucket, 0, len(counts))
 	for k := range counts {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, compareBuckets)
 	var b strings.Builder
-	b.WriteString("INSERT INTO " + table + " VALUES ")
-	var args []any
+	b.WriteString("INSERT INTO audit_event_counts (workspace_id, kind, hour_start, action, flags, actor_type, actor_id, n) VALUES ")
+	args := make([]any, 0, 8*len(keys))
 	for i, k := range keys {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		ka := keyArgs(k)
-		b.WriteString("(" + strings.Repeat("?,", len(ka)) + "?)")
-		args = append(append(args, ka...), counts[k])
+		b.WriteString("(?,?,?,?,?,?,?,?)")
+		args = append(args, k.workspaceID, k.kind, k.hour, k.action, int64(k.flags), k.actorType, k.actorID, counts[k])
 	}
 	if d == MySQL {
 		b.WriteString(" ON DUPLICATE KEY UPDATE n = n + VALUES(n)")
 	} else {
-		b.WriteString(" ON CONFLICT (" + keyCols + ") DO UPDATE SET n = n + excluded.n")
+		b.WriteString(" ON CONFLICT (workspace_id, kind, hour_start, action, flags, actor_type, actor_id) DO UPDATE SET n = n + excluded.n")
 	}
 	return b.String(), args
 }
@@ -497,6 +484,7 @@ func countQuery(workspaceID string, f audit.Filter) (string, []any) {
 
 	w := &where{}
 	w.add("workspace_id = ?", workspaceID)
+	w.add("kind = ?", countsByAction)
 	w.add("hour_start >= ?", first)
 	if last >= 0 {
 		w.add("hour_start < ?", last)

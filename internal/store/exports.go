@@ -288,11 +288,9 @@ func (s *Events) PruneEvents(ctx context.Context, workspaceID string, cutoff tim
 func (s *Events) PruneCounters(ctx context.Context, workspaceID string, cutoff time.Time) error {
 	defer s.c.db.actorSums.forget(workspaceID)
 	return s.c.run(ctx, true, func(db *gorm.DB) error {
-		for _, q := range []string{
-			"DELETE FROM audit_event_counts WHERE workspace_id = ? AND hour_start < ?",
-			"DELETE FROM audit_actor_counts WHERE workspace_id = ? AND hour_start < ?",
-		} {
-			if err := db.Exec(q, workspaceID, hourStart(cutoff.UnixMilli())).Error; err != nil {
+		for _, kind := range []string{countsByAction, countsByActor} {
+			if err := db.Exec("DELETE FROM audit_event_counts WHERE workspace_id = ? AND kind = ? AND hour_start < ?",
+				workspaceID, kind, hourStart(cutoff.UnixMilli())).Error; err != nil {
 				return err
 			}
 		}

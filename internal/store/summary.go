@@ -39,10 +39,9 @@ func summarySpans(since, until time.Time) (edges [][2]int64, first, last int64, 
 	return edges, first, last, true
 }
 
-// tallyQuery is one statement that sums a counter table over the whole
-// hours and counts the events of the edges, grouped by cols.
-func tallyQuery(workspaceID, counters, cols string, edges [][2]int64, first, last int64, whole bool) (string, []any) {
-	// counters is "" when only the edges are asked for (whole false).
+// tallyQuery is one statement that sums the hourly counters of a kind over
+// the whole hours and counts the events of the edges, grouped by cols.
+func tallyQuery(workspaceID, kind, cols string, edges [][2]int64, first, last int64, whole bool) (string, []any) {
 	var parts []string
 	var args []any
 	for _, e := range edges {
@@ -50,8 +49,8 @@ func tallyQuery(workspaceID, counters, cols string, edges [][2]int64, first, las
 		args = append(args, workspaceID, e[0], e[1])
 	}
 	if whole {
-		parts = append(parts, "SELECT "+cols+", SUM(n) AS n FROM "+counters+" WHERE workspace_id = ? AND hour_start >= ? AND hour_start < ? GROUP BY "+cols)
-		args = append(args, workspaceID, first, last)
+		parts = append(parts, "SELECT "+cols+", SUM(n) AS n FROM audit_event_counts WHERE workspace_id = ? AND kind = ? AND hour_start >= ? AND hour_start < ? GROUP BY "+cols)
+		args = append(args, workspaceID, kind, first, last)
 	}
 	return "SELECT " + cols + ", SUM(n) AS total FROM (" + strings.Join(parts, " UNION ALL ") + ") t GROUP BY " + cols, args
 }
@@ -79,7 +78,7 @@ func (s *Events) Summarize(ctx context.Context, workspaceID string, since, until
 	defer cancel()
 	sums := map[actorKey]int64{}
 	err := s.c.reader.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		q, args := tallyQuery(workspaceID, "audit_event_counts", "action, flags", edges, first, last, whole)
+		q, args := tallyQuery(workspaceID, countsByAction, "action, flags", edges, first, last, whole)
 		if err := scanRows(tx.Raw(q, args...), func(rows *sql.Rows) error {
 			var action string
 			var flags insight.Set
@@ -154,8 +153,8 @@ func (s *Events) wholeHourActors(tx *gorm.DB, workspaceID string, first, last in
 	}
 	gen := s.c.db.actorSums.generation(workspaceID)
 	m := map[actorKey]int64{}
-	err := scanRows(tx.Raw("SELECT actor_type, actor_id, SUM(n) FROM audit_actor_counts WHERE workspace_id = ? AND hour_start >= ? AND hour_start < ? GROUP BY actor_type, actor_id",
-		workspaceID, first, last), func(rows *sql.Rows) error {
+	err := scanRows(tx.Raw("SELECT actor_type, actor_id, SUM(n) FROM audit_event_counts WHERE workspace_id = ? AND kind = ? AND hour_start >= ? AND hour_start < ? GROUP BY actor_type, actor_id",
+		workspaceID, countsByActor, first, last), func(rows *sql.Rows) error {
 		var k actorKey
 		var n int64
 		if err := rows.Scan(&k.typ, &k.id, &n); err != nil {
