@@ -324,7 +324,7 @@ func TestBrowserFilters(t *testing.T) {
 	b.do(chromedp.Focus(chromedp.CSS("#action-filter summary")), chromedp.KeyEvent(kb.Enter))
 	b.wait(`document.getElementById('action-filter').open`, "the action list to open")
 	groups := wEval[[]string](b, `Array.from(document.querySelectorAll('#action-filter legend')).map(l => l.textContent)`)
-	if !slices.Equal(groups, []string{"Invitations", "Members", "Exports"}) {
+	if !slices.Equal(groups, []string{"Invitations", "Members", "Exports", "Integrations and settings"}) {
 		t.Errorf("action groups = %q", groups)
 	}
 	b.do(chromedp.SendKeys(chromedp.CSS(`input[value=MEMBER_ROLE_UPDATED]`), " "))
