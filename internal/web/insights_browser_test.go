@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/auditlogd/auditlogd/internal/insight"
 	"github.com/auditlogd/auditlogd/internal/testenv"
@@ -256,6 +257,9 @@ func TestBrowserInsights(t *testing.T) {
 			if !strings.Contains(edge, "inset") {
 				t.Errorf("a flagged row's first cell has box-shadow %q, want an inset edge", edge)
 			}
+			if plain := wEval[string](b, `getComputedStyle(document.querySelector('#log-rows tr:not(.is-flagged) td')).boxShadow`); plain != "none" {
+				t.Errorf("a row without flags has box-shadow %q", plain)
+			}
 			if db.Dialect == "sqlite" {
 				// Tall enough for the strip, the filters and a few flagged rows.
 				b.blur()
@@ -373,6 +377,8 @@ func TestBrowserInsights(t *testing.T) {
 				b.click(`#flag-filter input[value=` + f + `]`)
 			}
 			b.wait(`document.body.dataset.state === 'ready' && new URLSearchParams(location.search).get('flags') === 'ADMIN_GRANTED'`, "the ADMIN_GRANTED filter")
+			b.do(chromedp.KeyEvent(kb.Escape))
+			b.wait(`!document.getElementById('flag-filter').open && document.activeElement === document.querySelector('#flag-filter summary')`, "Escape to close the reasons list")
 			checkRows(t, b, s.flaggedEvents(alice.token, s.demoWS, map[string]any{"flags": []string{"ADMIN_GRANTED"}}))
 			if got := wEval[string](b, `document.getElementById('needs-look').getAttribute('aria-pressed')`); got != "false" {
 				t.Errorf("Needs a look is pressed (%q) with one reason", got)
