@@ -524,6 +524,16 @@ func TestBrowserTrustedDomainsNotAdmin(t *testing.T) {
 	if b.visible("#trusted-section") {
 		t.Error("a Member sees the trusted-domains form")
 	}
+	b.click("#tab-activity")
+	b.waitState("forbidden")
+	if b.visible("#week") || b.visible("#needs-look") {
+		t.Error("a Member sees this week's summary or the flags filter")
+	}
+	for _, body := range s.graphQLRequests() {
+		if strings.Contains(body, "auditLogSummary") {
+			t.Error("the page asked a Member's summary")
+		}
+	}
 }
 
 // TestFlagReasonsWordedAsTheServer runs the page's reasons (audit-log.js)

@@ -805,6 +805,7 @@
       for (const id of STATES) show($(id), id === 'state-' + name);
       if (['forbidden', 'business', 'no-workspace'].includes(name)) {
         week.seq++;
+        week.workspace = '';
         show($('week'), false);
       }
       // Filters make no sense where there is no log to filter.
@@ -968,7 +969,10 @@
 
     // ---- the summary strip: this week's counts, each a shortcut to its filter
 
-    const week = { seq: 0, timer: 0 };
+    // workspace and at: whose counts the strip shows, and since when (ms); a
+    // new first page of the same workspace within a minute keeps them.
+    const week = { seq: 0, timer: 0, workspace: '', at: 0 };
+    const WEEK_FRESH_MS = 60000;
     const weekDay = new Intl.DateTimeFormat(undefined, { weekday: 'short', month: 'short', day: 'numeric' });
 
     /** weekStartDay is local midnight six days ago (YYYY-MM-DD): "this week" is it and the six days since, today included. */
@@ -998,10 +1002,12 @@
       const ws = currentWorkspace();
       const strip = $('week');
       const my = ++week.seq;
+      week.workspace = '';
       if (!ws || ws.viewerRole !== 'ADMIN' || ws.plan !== 'BUSINESS') {
         show(strip, false);
         return;
       }
+      if (strip.dataset.workspace !== ws.id) show(strip, false); // not another workspace's numbers meanwhile
       const from = weekStartDay();
       let data;
       try {
@@ -1016,6 +1022,9 @@
         return;
       }
       renderWeek(data.auditLogSummary, from);
+      strip.dataset.workspace = ws.id;
+      week.workspace = ws.id;
+      week.at = Date.now();
     }
 
     /** refreshWeekSoon updates the strip a moment after a live event (several events, one request). */
@@ -1033,6 +1042,14 @@
       strip.dataset.from = from;
       $('week-range').textContent = 'since ' + weekDay.format(localDay(from)) + ' · ' + plural(sum.total, 'event', 'events') + ' in all';
       const list = $('week-items');
+      // The same numbers again: leave the buttons (and the focus on one) alone.
+      const shown = JSON.stringify([from, sum.total, WEEK_ITEMS.map((item) => counts[item.of + ':' + item.key] || 0)]);
+      if (list.dataset.shown === shown && list.children.length) {
+        show(strip, true);
+        return;
+      }
+      list.dataset.shown = shown;
+      const focused = list.contains(document.activeElement) ? document.activeElement.dataset.key : '';
       list.replaceChildren();
       for (const item of WEEK_ITEMS) {
         const n = counts[item.of + ':' + item.key] || 0;
@@ -1056,6 +1073,7 @@
         const li = el('li');
         li.append(button);
         list.append(li);
+        if (item.key === focused) button.focus();
       }
       show(strip, true);
     }
@@ -1086,7 +1104,7 @@
       setBusy(true);
       status.textContent = 'Loading the audit log…';
       document.title = 'Audit Log · ' + ws.name + ' · auditlogd';
-      loadWeek();
+      if (week.workspace !== ws.id || Date.now() - week.at > WEEK_FRESH_MS) loadWeek();
       let data;
       try {
         data = await gql(LOG_QUERY, {
@@ -1383,7 +1401,10 @@
       filter: () => apiFilter(state.filter), // as sent to the API, or null
       logQuery: LOG_QUERY,
       prependEvent,
-      reload: loadFirstPage,
+      reload: () => {
+        week.at = 0; // the strip too: the caller knows the log changed
+        loadFirstPage();
+      },
       // The reasons beside a flagged row, and domains as people read them (xn--… with the Unicode form).
       flagReasons: (ev) => flagsWithReasons(ev).map((r) => r.reason),
       displayDomain,
