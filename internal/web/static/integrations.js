@@ -1,7 +1,8 @@
 // auditlogd: the Audit Log page's Live toggle, its Integrations tab (API
-// keys and log streams) and its Settings tab (trusted domains). Plain JavaScript, no framework and no build step. It
-// runs after audit-log.js and uses only the page's elements and the hook that
-// script exposes (window.auditLogPage).
+// keys and log streams) and its Settings tab (trusted domains). Plain
+// JavaScript, no framework and no build step. It runs after audit-log.js and
+// uses only the page's elements and the hook that script exposes
+// (window.auditLogPage).
 //
 // Safety rules of this file, as in audit-log.js:
 // - Every value from the API goes on the page as text (textContent,
