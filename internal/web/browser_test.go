@@ -324,7 +324,7 @@ func TestBrowserFilters(t *testing.T) {
 	b.do(chromedp.Focus(chromedp.CSS("#action-filter summary")), chromedp.KeyEvent(kb.Enter))
 	b.wait(`document.getElementById('action-filter').open`, "the action list to open")
 	groups := wEval[[]string](b, `Array.from(document.querySelectorAll('#action-filter legend')).map(l => l.textContent)`)
-	if !slices.Equal(groups, []string{"Invitations", "Members", "Exports"}) {
+	if !slices.Equal(groups, []string{"Invitations", "Members", "Exports", "Integrations and settings"}) {
 		t.Errorf("action groups = %q", groups)
 	}
 	b.do(chromedp.SendKeys(chromedp.CSS(`input[value=MEMBER_ROLE_UPDATED]`), " "))
@@ -578,7 +578,7 @@ func TestBrowserExport(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the CSV does not parse: %v\n%s", err, data)
 	}
-	if got := strings.Join(records[0], ","); got != "id,occurred_at,action,actor_id,actor_email,actor_type,target_type,target_id,target_label,previous_role,role,ip_address,user_agent,request_id,sequence,prev_hash,hash" {
+	if got := strings.Join(records[0], ","); got != "id,occurred_at,action,actor_id,actor_email,actor_type,target_type,target_id,target_label,previous_role,role,ip_address,user_agent,request_id,sequence,prev_hash,hash,flags" {
 		t.Errorf("CSV header = %s", got)
 	}
 	var got []string

@@ -1,7 +1,7 @@
 // Package web serves the admin's Audit Log page: a plain HTML page, its
 // stylesheets and scripts (audit-log.*, and integrations.* for the Live
-// toggle and the Integrations tab), embedded in the binary, that talk to the
-// GraphQL API of the same origin. It also serves the page behind invite URLs
+// toggle and the Integrations and Settings tabs), embedded in the binary,
+// that talk to the GraphQL API of the same origin. It also serves the page behind invite URLs
 // (/invite/{token}), where a signed-in user accepts an invite.
 //
 // The pages carry a strict Content-Security-Policy (scripts, styles and

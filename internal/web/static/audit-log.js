@@ -23,7 +23,17 @@
     'EMAIL_INVITE_CREATED', 'EMAIL_INVITE_DELETED', 'EMAIL_INVITE_ACCEPTED',
     'MEMBER_ADDED', 'MEMBER_REMOVED', 'MEMBER_ROLE_UPDATED',
     'AUDIT_LOG_EXPORTED',
+    'API_KEY_CREATED', 'API_KEY_REVOKED', 'LOG_STREAM_CREATED', 'LOG_STREAM_DELETED', 'TRUSTED_DOMAINS_UPDATED',
   ];
+  // The flags (docs/API.md §14), in the enum's order, with their names in
+  // the filter and on a flagged row.
+  const FLAGS = ['EXTERNAL_DOMAIN', 'ADMIN_GRANTED', 'BURST', 'NEW_LOCATION'];
+  const FLAG_NAME = {
+    EXTERNAL_DOMAIN: 'Outside your trusted domains',
+    ADMIN_GRANTED: 'ADMIN role given',
+    BURST: 'Burst of changes',
+    NEW_LOCATION: 'New network',
+  };
   const ROLE = { ADMIN: 'Admin', MEMBER: 'Member' };
   const ROLE_PLURAL = { ADMIN: 'Admins', MEMBER: 'Members' };
   const PLAN = { FREE: 'Free', TEAMS: 'Teams', BUSINESS: 'Business' };
@@ -41,9 +51,18 @@
       id action occurredAt
       actor { id email type }
       target { type id label }
-      previousRole role ipAddress userAgent requestId
+      previousRole role ipAddress userAgent requestId flags
     }
     pageInfo { hasNextPage endCursor }
+  }
+}`;
+
+  // The summary strip: the last seven days, from local midnight six days ago.
+  const WEEK_QUERY = `query AuditLogWeek($workspaceId: ID!, $since: Time) {
+  auditLogSummary(workspaceId: $workspaceId, since: $since) {
+    since until total
+    byAction { action count }
+    byFlag { flag count }
   }
 }`;
 
@@ -226,6 +245,18 @@
         return ['changed ', who('a user'), "'s role" + (prev ? ' from ' + prev : '') + (role ? ' to ' + role : '')];
       case 'AUDIT_LOG_EXPORTED':
         return ['exported the audit log' + (label === 'CSV' || label === 'JSON' ? ' as ' + label : '')];
+      case 'API_KEY_CREATED':
+        return label ? ['created the API key ', { em: label }] : ['created an API key'];
+      case 'API_KEY_REVOKED':
+        return label ? ['revoked the API key ', { em: label }] : ['revoked an API key'];
+      case 'LOG_STREAM_CREATED':
+        return label ? ['added a log stream to ', { em: label }] : ['added a log stream'];
+      case 'LOG_STREAM_DELETED':
+        return label ? ['deleted the log stream to ', { em: label }] : ['deleted a log stream'];
+      case 'TRUSTED_DOMAINS_UPDATED':
+        // The label is the new list, canonical and comma-separated; empty when cleared.
+        return label ? ['set the trusted domains to ', { em: label.split(',').map(displayDomain).join(', ') }]
+          : ['cleared the trusted domains (the admins’ domains are trusted again)'];
       default:
         return [String(ev.action || 'unknown action').toLowerCase().replace(/_/g, ' ')];
     }
@@ -239,15 +270,245 @@
     return actor.id;
   }
 
-  function targetText(t) {
+  function targetText(t, action) {
     if (!t) return '—';
     switch (t.type) {
       case 'USER': return t.label || t.id;
       case 'INVITE_LINK': return t.label ? t.label + ' (email invite)' : 'Public invite link';
       case 'EXPORT': return t.label ? t.label + ' export' : 'Export';
-      case 'WORKSPACE': return t.label || 'Workspace';
+      case 'WORKSPACE': return action === 'TRUSTED_DOMAINS_UPDATED' ? 'Trusted domains' : t.label || 'Workspace';
+      case 'API_KEY': return t.label ? t.label + ' (API key)' : 'API key';
+      case 'LOG_STREAM': return t.label ? t.label + ' (log stream)' : 'Log stream';
       default: return t.label || t.id;
     }
+  }
+
+  // ------------------------------------------------- why an event is flagged
+  //
+  // The reasons beside a flagged row, worded exactly as the server's
+  // internal/insight/reason.go words them (Reason, DetailsOfEvent): a
+  // browser test runs both over the same cases. The details come from the
+  // event's own fields: the person's email domain (canonical: IDNA A-label,
+  // lower case), the actor's network (IPv4 /24, IPv6 /64).
+
+  const BURST_THRESHOLD = 10;
+  const PERSON_ACTIONS_BY_TARGET = ['EMAIL_INVITE_CREATED', 'MEMBER_ADDED'];
+  const PERSON_ACTIONS_BY_ACTOR = ['EMAIL_INVITE_ACCEPTED', 'PUBLIC_INVITE_LINK_ACCEPTED'];
+
+  /** personEmail is the email of the person an event invites, adds or admits ('' if none). */
+  function personEmail(action, targetLabel, actorEmail) {
+    let e = '';
+    if (PERSON_ACTIONS_BY_TARGET.includes(action)) e = targetLabel || '';
+    else if (PERSON_ACTIONS_BY_ACTOR.includes(action)) e = actorEmail || '';
+    return e.includes('@') ? e : '';
+  }
+
+  /** parseIPv4 is the four octets of a dotted IPv4 address (no leading zeros), or null. */
+  function parseIPv4(s) {
+    const parts = s.split('.');
+    if (parts.length !== 4) return null;
+    const out = [];
+    for (const p of parts) {
+      if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255) return null;
+      out.push(Number(p));
+    }
+    return out;
+  }
+
+  /** parseIPv6 is the eight 16-bit groups of an IPv6 address (a zone is dropped), or null. */
+  function parseIPv6(s) {
+    const zone = s.indexOf('%');
+    if (zone >= 0) {
+      if (zone === s.length - 1) return null;
+      s = s.slice(0, zone);
+    }
+    let tail = [];
+    const lastColon = s.lastIndexOf(':');
+    if (lastColon < 0) return null;
+    if (s.slice(lastColon + 1).includes('.')) { // an IPv4 address in the last 32 bits
+      const v4 = parseIPv4(s.slice(lastColon + 1));
+      if (!v4) return null;
+      tail = [(v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]];
+      s = s.slice(0, lastColon + 1);
+      if (!s.endsWith('::')) s = s.slice(0, -1);
+    }
+    const halves = s.split('::');
+    if (halves.length > 2) return null;
+    const groups = (h) => (h === '' ? [] : h.split(':'));
+    const head = groups(halves[0]);
+    const rest = halves.length === 2 ? groups(halves[1]) : [];
+    for (const g of head.concat(rest)) if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
+    const known = head.length + rest.length + tail.length;
+    if (halves.length === 2 ? known > 7 : known !== 8) return null;
+    const zeros = halves.length === 2 ? 8 - known : 0;
+    return head.map((g) => parseInt(g, 16)).concat(new Array(zeros).fill(0), rest.map((g) => parseInt(g, 16)), tail);
+  }
+
+  /** formatIPv6 writes eight groups as Go's netip does (RFC 5952): the first longest run of two or more zero groups is "::". */
+  function formatIPv6(g) {
+    let start = -1;
+    let len = 0;
+    for (let i = 0; i < 8; i++) {
+      let j = i;
+      while (j < 8 && g[j] === 0) j++;
+      if (j - i >= 2 && j - i > len) { start = i; len = j - i; }
+      if (j > i) i = j - 1;
+    }
+    const hex = (a) => a.map((x) => x.toString(16)).join(':');
+    if (start < 0) return hex(g);
+    return hex(g.slice(0, start)) + '::' + hex(g.slice(start + len));
+  }
+
+  /** networkOf is the network (IPv4 /24, IPv6 /64) of an address, as Go's insight.ParseNetwork writes it, or ''. */
+  function networkOf(ip) {
+    const s = String(ip || '');
+    const v4 = parseIPv4(s);
+    if (v4) return v4[0] + '.' + v4[1] + '.' + v4[2] + '.0/24';
+    const v6 = parseIPv6(s);
+    if (!v6) return '';
+    if (v6.slice(0, 5).every((x) => x === 0) && v6[5] === 0xffff) { // IPv4-mapped: the IPv4 network
+      return (v6[6] >> 8) + '.' + (v6[6] & 255) + '.' + (v6[7] >> 8) + '.0/24';
+    }
+    return formatIPv6(v6.slice(0, 4).concat([0, 0, 0, 0])) + '/64';
+  }
+
+  /** canonicalDomain is a domain name in the form the server compares (IDNA A-label, lower case, no trailing dot), or ''. */
+  function canonicalDomain(s) {
+    // What the server's IDNA (UTS 46 with STD3 rules) refuses in ASCII, and addresses.
+    if (/[\x00-\x2c\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]/.test(s) || parseIPv4(s) || parseIPv6(s)) return '';
+    let a;
+    try { a = new URL('http://' + s + '/').hostname; } catch (_) { return ''; }
+    a = a.toLowerCase().replace(/\.$/, '');
+    if (!a || a.length > 253) return '';
+    const labels = a.split('.');
+    for (const l of labels) {
+      if (!l || l.length > 63 || !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(l)) return '';
+    }
+    return /^[0-9]+$/.test(labels[labels.length - 1]) ? '' : a;
+  }
+
+  /** emailDomain is the canonical domain of an email address, or ''. */
+  function emailDomain(email) {
+    const i = email.lastIndexOf('@');
+    return i < 0 ? '' : canonicalDomain(email.slice(i + 1));
+  }
+
+  /** punycodeDecode decodes one label's punycode (RFC 3492, without "xn--"), or returns null. */
+  function punycodeDecode(input) {
+    const base = 36;
+    const tMin = 1;
+    const tMax = 26;
+    const adapt = (delta, points, first) => {
+      delta = first ? Math.floor(delta / 700) : delta >> 1;
+      delta += Math.floor(delta / points);
+      let k = 0;
+      for (; delta > ((base - tMin) * tMax) >> 1; k += base) delta = Math.floor(delta / (base - tMin));
+      return k + Math.floor(((base - tMin + 1) * delta) / (delta + 38));
+    };
+    const digit = (c) => (c >= 48 && c <= 57 ? c - 22 : c >= 65 && c <= 90 ? c - 65 : c >= 97 && c <= 122 ? c - 97 : base);
+    const out = [];
+    const b = Math.max(input.lastIndexOf('-'), 0);
+    for (let j = 0; j < b; j++) {
+      if (input.charCodeAt(j) >= 0x80) return null;
+      out.push(input.charCodeAt(j));
+    }
+    let n = 128;
+    let i = 0;
+    let bias = 72;
+    for (let idx = b > 0 ? b + 1 : 0; idx < input.length;) {
+      const old = i;
+      for (let w = 1, k = base; ; k += base) {
+        if (idx >= input.length) return null;
+        const d = digit(input.charCodeAt(idx++));
+        if (d >= base) return null;
+        i += d * w;
+        const t = k <= bias ? tMin : k >= bias + tMax ? tMax : k - bias;
+        if (d < t) break;
+        w *= base - t;
+        if (w > 0x10FFFF * 64) return null;
+      }
+      bias = adapt(i - old, out.length + 1, old === 0);
+      n += Math.floor(i / (out.length + 1));
+      i %= out.length + 1;
+      if (n > 0x10FFFF) return null;
+      out.splice(i++, 0, n);
+    }
+    return String.fromCodePoint(...out);
+  }
+
+  /**
+   * displayDomain is a canonical domain for people, as Go's
+   * insight.DisplayDomain: as is when plain ASCII, else with its Unicode
+   * form beside it — "xn--bcher-kva.de (bücher.de)".
+   */
+  function displayDomain(d) {
+    const wildcard = d.startsWith('*.');
+    const base = wildcard ? d.slice(2) : d;
+    if (!base.includes('xn--')) return d;
+    const labels = [];
+    for (const l of base.split('.')) {
+      const u = l.startsWith('xn--') ? punycodeDecode(l.slice(4)) : l;
+      if (u === null) return d;
+      labels.push(u);
+    }
+    const u = labels.join('.');
+    try {
+      if (u === base || new URL('http://' + u + '/').hostname !== base) return d; // not a valid IDNA label
+    } catch (_) {
+      return d;
+    }
+    return d + ' (' + (wildcard ? '*.' : '') + u + ')';
+  }
+
+  /** ordinal is n in English: 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, …. */
+  function ordinal(n) {
+    let suffix = 'th';
+    if (![11, 12, 13].includes(n % 100)) suffix = { 1: 'st', 2: 'nd', 3: 'rd' }[n % 10] || 'th';
+    return n + suffix;
+  }
+
+  /** flagDetails are what the reasons of a stored event mention (Go's DetailsOfEvent). */
+  function flagDetails(action, targetLabel, actorEmail, ipAddress) {
+    const email = personEmail(action, targetLabel, actorEmail);
+    return { action, domain: email ? emailDomain(email) : '', burstCount: 0, network: networkOf(ipAddress) };
+  }
+
+  /** flagReason is the plain-English reason for one flag (Go's insight.Reason). */
+  function flagReason(flag, d) {
+    switch (flag) {
+      case 'EXTERNAL_DOMAIN': {
+        const shown = d.domain ? displayDomain(d.domain) : '';
+        const from = shown ? 'someone from ' + shown + ', outside your trusted domains' : 'someone from outside your trusted domains';
+        switch (d.action) {
+          case 'EMAIL_INVITE_CREATED':
+            return 'invited ' + from;
+          case 'EMAIL_INVITE_ACCEPTED':
+          case 'PUBLIC_INVITE_LINK_ACCEPTED':
+            return shown ? 'someone from ' + shown + ' accepted an invite, outside your trusted domains'
+              : 'someone from outside your trusted domains accepted an invite';
+          default:
+            return 'added ' + from;
+        }
+      }
+      case 'ADMIN_GRANTED':
+        return 'gave the ADMIN role';
+      case 'BURST':
+        return d.burstCount >= BURST_THRESHOLD ? ordinal(d.burstCount) + ' change by this person within 10 minutes'
+          : ordinal(BURST_THRESHOLD) + ' or later change by this person within 10 minutes';
+      case 'NEW_LOCATION':
+        return d.network ? 'acted from a new network (' + d.network + ')' : 'acted from a new network';
+      default:
+        return String(flag);
+    }
+  }
+
+  /** flagsWithReasons are an event's flags in the enum's order, each with its reason: [{flag, reason}]. */
+  function flagsWithReasons(ev) {
+    const flags = Array.isArray(ev.flags) ? ev.flags : [];
+    if (!flags.length) return [];
+    const d = flagDetails(ev.action, ev.target && ev.target.label, ev.actor && ev.actor.email, ev.ipAddress);
+    return FLAGS.filter((f) => flags.includes(f)).concat(flags.filter((f) => !FLAGS.includes(f)))
+      .map((flag) => ({ flag, reason: flagReason(flag, d) }));
   }
 
   // ------------------------------------------------------ shared sign-in
@@ -338,13 +599,14 @@
     const exportButton = $('export-button');
     const exportMenu = $('export-menu');
     const actionFilter = $('action-filter');
+    const flagFilter = $('flag-filter');
 
     function emptyFilter() {
-      return { actions: [], actor: '', target: '', from: '', to: '' };
+      return { actions: [], flags: [], actor: '', target: '', from: '', to: '' };
     }
 
     function sameFilter(a, b) {
-      return a.actions.join(',') === b.actions.join(',') && a.actor === b.actor &&
+      return a.actions.join(',') === b.actions.join(',') && a.flags.join(',') === b.flags.join(',') && a.actor === b.actor &&
         a.target === b.target && a.from === b.from && a.to === b.to;
     }
 
@@ -372,10 +634,12 @@
     function readURL() {
       const q = new URLSearchParams(location.search);
       const wanted = new Set((q.get('actions') || '').split(',').map((s) => s.trim()));
+      const flags = new Set((q.get('flags') || '').split(',').map((s) => s.trim()));
       return {
         workspaceId: q.get('workspace') || '',
         filter: {
           actions: ACTIONS.filter((a) => wanted.has(a)),
+          flags: FLAGS.filter((f) => flags.has(f)),
           actor: (q.get('actor') || '').trim(),
           target: (q.get('target') || '').trim(),
           from: validDate(q.get('from')),
@@ -389,6 +653,7 @@
       const add = (k, v) => { if (v) parts.push(k + '=' + encodeURIComponent(v)); };
       add('workspace', state.workspaceId);
       if (state.filter.actions.length) parts.push('actions=' + state.filter.actions.map(encodeURIComponent).join(','));
+      if (state.filter.flags.length) parts.push('flags=' + state.filter.flags.join(','));
       add('actor', state.filter.actor);
       add('target', state.filter.target);
       add('from', state.filter.from);
@@ -405,11 +670,15 @@
       for (const box of document.querySelectorAll('#filters input[name="action"]')) {
         box.checked = f.actions.includes(box.value);
       }
+      for (const box of document.querySelectorAll('#filters input[name="flag"]')) {
+        box.checked = f.flags.includes(box.value);
+      }
       $('filter-actor').value = f.actor;
       $('filter-target').value = f.target;
       $('filter-from').value = f.from;
       $('filter-to').value = f.to;
       updateActionSummary();
+      updateFlagSummary();
     }
 
     function formToFilter() {
@@ -417,8 +686,10 @@
       for (const box of document.querySelectorAll('#filters input[name="action"]')) {
         if (box.checked) actions.push(box.value);
       }
+      const flags = Array.from(document.querySelectorAll('#filters input[name="flag"]:checked')).map((b) => b.value);
       return {
         actions: ACTIONS.filter((a) => actions.includes(a)),
+        flags: FLAGS.filter((f) => flags.includes(f)),
         actor: $('filter-actor').value.trim(),
         target: $('filter-target').value.trim(),
         from: validDate($('filter-from').value),
@@ -434,10 +705,22 @@
       $('action-summary').textContent = text;
     }
 
+    /** updateFlagSummary shows the flags filter in words, and "Needs a look" as pressed when it asks for every flag. */
+    function updateFlagSummary() {
+      const checked = Array.from(document.querySelectorAll('#filters input[name="flag"]:checked')).map((b) => b.value);
+      let text = 'Any event';
+      if (checked.length === FLAGS.length) text = 'Any reason';
+      else if (checked.length === 1) text = FLAG_NAME[checked[0]];
+      else if (checked.length > 1) text = checked.length + ' reasons';
+      $('flag-summary').textContent = text;
+      $('needs-look').setAttribute('aria-pressed', checked.length === FLAGS.length ? 'true' : 'false');
+    }
+
     /** apiFilter turns the page's filter into an AuditLogFilter (or null). */
     function apiFilter(f) {
       const out = {};
       if (f.actions.length) out.actions = f.actions;
+      if (f.flags.length) out.flags = f.flags;
       if (f.actor) out.actorEmail = f.actor;
       if (f.target) out.targetLabel = f.target;
       if (f.from) out.since = localDay(f.from).toISOString();
@@ -473,8 +756,9 @@
       });
       form.addEventListener('change', (e) => {
         const t = e.target;
-        if (t.name === 'action') {
+        if (t.name === 'action' || t.name === 'flag') {
           updateActionSummary();
+          updateFlagSummary();
           clearTimeout(checkboxTimer);
           checkboxTimer = setTimeout(applyFilters, 250);
           return;
@@ -485,20 +769,31 @@
         clearTimeout(checkboxTimer);
         filterToForm(emptyFilter());
         actionFilter.open = false;
+        flagFilter.open = false;
         applyFilters();
       };
+      // "Needs a look": every flag, at once; pressed again, none.
+      $('needs-look').addEventListener('click', () => {
+        clearTimeout(checkboxTimer);
+        const on = $('needs-look').getAttribute('aria-pressed') !== 'true';
+        for (const box of document.querySelectorAll('#filters input[name="flag"]')) box.checked = on;
+        updateFlagSummary();
+        applyFilters();
+      });
       $('clear-filters').addEventListener('click', clear);
       $('state-clear-filters').addEventListener('click', () => { clear(); $('filter-actor').focus(); });
-      // The action list closes on Escape and on a click elsewhere.
-      actionFilter.addEventListener('keydown', (e) => {
-        if (e.key === 'Escape' && actionFilter.open) {
-          actionFilter.open = false;
-          actionFilter.querySelector('summary').focus();
-        }
-      });
-      document.addEventListener('click', (e) => {
-        if (actionFilter.open && !actionFilter.contains(e.target)) actionFilter.open = false;
-      });
+      // The action and reason lists close on Escape and on a click elsewhere.
+      for (const list of [actionFilter, flagFilter]) {
+        list.addEventListener('keydown', (e) => {
+          if (e.key === 'Escape' && list.open) {
+            list.open = false;
+            list.querySelector('summary').focus();
+          }
+        });
+        document.addEventListener('click', (e) => {
+          if (list.open && !list.contains(e.target)) list.open = false;
+        });
+      }
     }
 
     // ---- the states
@@ -508,6 +803,11 @@
     /** setState shows one state panel (or none) and records it on #app. */
     function setState(name) {
       for (const id of STATES) show($(id), id === 'state-' + name);
+      if (['forbidden', 'business', 'no-workspace'].includes(name)) {
+        week.seq++;
+        week.workspace = '';
+        show($('week'), false);
+      }
       // Filters make no sense where there is no log to filter.
       show($('filters'), !['forbidden', 'business', 'no-workspace'].includes(name));
       app.dataset.state = name;
@@ -531,6 +831,7 @@
       show($('error-request'), !!e.requestId);
       state.retry = retry;
       actionFilter.open = false; // it would cover the message
+      flagFilter.open = false;
       setState('error');
       status.textContent = title + '.';
       // Keyboard users land on Retry unless they are somewhere that still makes sense.
@@ -613,9 +914,27 @@
         if (!part) continue;
         sentence.append(typeof part === 'string' ? document.createTextNode(part) : el('strong', null, part.em));
       }
-      const tdAction = cell('Action', 'col-action', sentence);
+      const actionNodes = [sentence];
+      const reasons = flagsWithReasons(ev);
+      if (reasons.length) {
+        // A flagged row: a marked edge (CSS) and, under the action, why it deserves a look.
+        tr.classList.add('is-flagged');
+        tr.dataset.flags = reasons.map((r) => r.flag).join(' ');
+        const note = el('div', 'flag-note');
+        note.append(el('span', 'flag-badge', 'Needs a look'));
+        const list = el('ul', 'flag-reasons');
+        for (const r of reasons) {
+          const li = el('li', null, r.reason);
+          li.dataset.flag = r.flag;
+          li.title = FLAG_NAME[r.flag] || r.flag;
+          list.append(li);
+        }
+        note.append(list);
+        actionNodes.push(note);
+      }
+      const tdAction = cell('Action', 'col-action', ...actionNodes);
 
-      const target = el('span', 'target', targetText(ev.target));
+      const target = el('span', 'target', targetText(ev.target, ev.action));
       if (ev.target) target.title = ev.target.type + ' ' + ev.target.id;
       const tdTarget = cell('Target', 'col-target', target);
 
@@ -648,6 +967,117 @@
       status.textContent = text;
     }
 
+    // ---- the summary strip: this week's counts, each a shortcut to its filter
+
+    // workspace and at: whose counts the strip shows, and since when (ms); a
+    // new first page of the same workspace within a minute keeps them.
+    const week = { seq: 0, timer: 0, workspace: '', at: 0 };
+    const WEEK_FRESH_MS = 60000;
+    const weekDay = new Intl.DateTimeFormat(undefined, { weekday: 'short', month: 'short', day: 'numeric' });
+
+    /** weekStartDay is local midnight six days ago (YYYY-MM-DD): "this week" is it and the six days since, today included. */
+    function weekStartDay() {
+      const d = new Date();
+      d.setDate(d.getDate() - 6);
+      return d.getFullYear() + '-' + String(d.getMonth() + 1).padStart(2, '0') + '-' + String(d.getDate()).padStart(2, '0');
+    }
+
+    // The strip's items: what they count, how they say it, and the filter a click applies (with From: the week's first day).
+    const WEEK_ITEMS = [
+      { key: 'MEMBER_ADDED', of: 'action', one: 'member added', many: 'members added', filter: { actions: ['MEMBER_ADDED'] },
+        title: 'People added to the workspace, by an admin or by accepting an invite' },
+      { key: 'EXTERNAL_DOMAIN', of: 'flag', one: 'from outside your domains', many: 'from outside your domains', filter: { flags: ['EXTERNAL_DOMAIN'] },
+        title: 'Events that invited, added or admitted someone whose email domain is not one of your trusted domains' },
+      { key: 'ADMIN_GRANTED', of: 'flag', one: 'admin grant', many: 'admin grants', filter: { flags: ['ADMIN_GRANTED'] },
+        title: 'Events that gave someone the ADMIN role' },
+      { key: 'BURST', of: 'flag', optional: true, one: 'change in a burst', many: 'changes in bursts', filter: { flags: ['BURST'] },
+        title: 'A person’s 10th or later change to the team within 10 minutes' },
+      { key: 'NEW_LOCATION', of: 'flag', optional: true, one: 'from a new network', many: 'from a new network', filter: { flags: ['NEW_LOCATION'] },
+        title: 'Events by someone acting from a network they had not used here before' },
+    ];
+
+    /** loadWeek fetches the strip's counts; it hides itself where the log cannot be read, and on any failure (the log says why). */
+    async function loadWeek() {
+      clearTimeout(week.timer);
+      const ws = currentWorkspace();
+      const strip = $('week');
+      const my = ++week.seq;
+      week.workspace = '';
+      if (!ws || ws.viewerRole !== 'ADMIN' || ws.plan !== 'BUSINESS') {
+        show(strip, false);
+        return;
+      }
+      if (strip.dataset.workspace !== ws.id) show(strip, false); // not another workspace's numbers meanwhile
+      const from = weekStartDay();
+      let data;
+      try {
+        data = await gql(WEEK_QUERY, { workspaceId: ws.id, since: localDay(from).toISOString() });
+      } catch (_) {
+        if (my === week.seq) show(strip, false);
+        return;
+      }
+      if (my !== week.seq) return;
+      if (!data.auditLogSummary) {
+        show(strip, false);
+        return;
+      }
+      renderWeek(data.auditLogSummary, from);
+      strip.dataset.workspace = ws.id;
+      week.workspace = ws.id;
+      week.at = Date.now();
+    }
+
+    /** refreshWeekSoon updates the strip a moment after a live event (several events, one request). */
+    function refreshWeekSoon() {
+      clearTimeout(week.timer);
+      week.timer = setTimeout(loadWeek, 1500);
+    }
+
+    function renderWeek(sum, from) {
+      const strip = $('week');
+      const counts = {};
+      for (const c of sum.byAction || []) counts['action:' + c.action] = c.count;
+      for (const c of sum.byFlag || []) counts['flag:' + c.flag] = c.count;
+      strip.dataset.since = sum.since;
+      strip.dataset.from = from;
+      $('week-range').textContent = 'since ' + weekDay.format(localDay(from)) + ' · ' + plural(sum.total, 'event', 'events') + ' in all';
+      const list = $('week-items');
+      // The same numbers again: leave the buttons (and the focus on one) alone.
+      const shown = JSON.stringify([from, sum.total, WEEK_ITEMS.map((item) => counts[item.of + ':' + item.key] || 0)]);
+      if (list.dataset.shown === shown && list.children.length) {
+        show(strip, true);
+        return;
+      }
+      list.dataset.shown = shown;
+      const focused = list.contains(document.activeElement) ? document.activeElement.dataset.key : '';
+      list.replaceChildren();
+      for (const item of WEEK_ITEMS) {
+        const n = counts[item.of + ':' + item.key] || 0;
+        if (item.optional && !n) continue;
+        const button = el('button', 'week-item' + (item.of === 'flag' && n ? ' is-flagged' : ''));
+        button.type = 'button';
+        button.dataset.key = item.key;
+        button.dataset.count = String(n);
+        button.title = item.title + '. Show them.';
+        button.append(el('strong', 'week-n', n.toLocaleString()), document.createTextNode(' ' + (n === 1 ? item.one : item.many)));
+        button.addEventListener('click', () => {
+          clearTimeout(checkboxTimer);
+          actionFilter.open = false;
+          flagFilter.open = false;
+          state.filter = Object.assign(emptyFilter(), { from }, JSON.parse(JSON.stringify(item.filter)));
+          filterToForm(state.filter);
+          show($('filter-error'), false);
+          writeURL(true);
+          loadFirstPage();
+        });
+        const li = el('li');
+        li.append(button);
+        list.append(li);
+        if (item.key === focused) button.focus();
+      }
+      show(strip, true);
+    }
+
     // ---- loading
 
     function startRequest() {
@@ -674,6 +1104,7 @@
       setBusy(true);
       status.textContent = 'Loading the audit log…';
       document.title = 'Audit Log · ' + ws.name + ' · auditlogd';
+      if (week.workspace !== ws.id || Date.now() - week.at > WEEK_FRESH_MS) loadWeek();
       let data;
       try {
         data = await gql(LOG_QUERY, {
@@ -960,6 +1391,7 @@
       show($('log-wrap'), true);
       if (app.dataset.state !== 'ready') setState('ready');
       updateCounts();
+      refreshWeekSoon();
       return tr;
     }
     window.auditLogPage = Object.freeze({
@@ -969,7 +1401,13 @@
       filter: () => apiFilter(state.filter), // as sent to the API, or null
       logQuery: LOG_QUERY,
       prependEvent,
-      reload: loadFirstPage,
+      reload: () => {
+        week.at = 0; // the strip too: the caller knows the log changed
+        loadFirstPage();
+      },
+      // The reasons beside a flagged row, and domains as people read them (xn--… with the Unicode form).
+      flagReasons: (ev) => flagsWithReasons(ev).map((r) => r.reason),
+      displayDomain,
       signInAgain: () => { showSignIn(true); show(app, false); },
     });
 

@@ -1,7 +1,8 @@
-// auditlogd: the Audit Log page's Live toggle and its Integrations tab (API
-// keys and log streams). Plain JavaScript, no framework and no build step. It
-// runs after audit-log.js and uses only the page's elements and the hook that
-// script exposes (window.auditLogPage).
+// auditlogd: the Audit Log page's Live toggle, its Integrations tab (API
+// keys and log streams) and its Settings tab (trusted domains). Plain
+// JavaScript, no framework and no build step. It runs after audit-log.js and
+// uses only the page's elements and the hook that script exposes
+// (window.auditLogPage).
 //
 // Safety rules of this file, as in audit-log.js:
 // - Every value from the API goes on the page as text (textContent,
@@ -230,7 +231,7 @@
   // (the "nodes { … }" of audit-log.js's LOG_QUERY), plus sequence, so that
   // the rows Live adds carry everything the page's renderRow reads — also
   // when that query gains fields.
-  const FALLBACK_FIELDS = 'id action occurredAt actor { id email type } target { type id label } previousRole role ipAddress userAgent requestId';
+  const FALLBACK_FIELDS = 'id action occurredAt actor { id email type } target { type id label } previousRole role ipAddress userAgent requestId flags';
 
   function eventFields() {
     const q = String(page.logQuery || '');
@@ -1341,6 +1342,190 @@
     };
   })();
 
+
+  // ============================================================= Settings
+
+  const TRUSTED_QUERY = `query SettingsTrustedDomains($workspaceId: ID!) {
+  workspace(id: $workspaceId) {
+    id name plan viewerRole
+    trustedDomains
+    members { role user { id email } }
+  }
+}`;
+  const SET_TRUSTED = `mutation SettingsSetTrustedDomains($workspaceId: ID!, $domains: [String!]!) {
+  setTrustedDomains(workspaceId: $workspaceId, domains: $domains) { id trustedDomains }
+}`;
+
+  const displayDomain = typeof page.displayDomain === 'function' ? page.displayDomain : (d) => d;
+
+  /** splitDomains reads the text field: entries separated by commas or line breaks; blank ones are dropped. */
+  function splitDomains(text) {
+    return String(text).split(/[,\r\n]+/).map((d) => d.trim()).filter(Boolean);
+  }
+
+  const settings = (() => {
+    let workspaceId = '';
+    let loads = 0;
+    let edited = false; // the admin has typed since the list was last loaded or saved: a reload keeps their text
+
+    const explain = h('div', { id: 'settings-explain', class: 'state state-warning', hidden: true },
+      h('h2', { class: 'state-title', id: 'settings-explain-title' }),
+      h('p', { id: 'settings-explain-text' }));
+    const current = h('div', { id: 'trusted-current', class: 'trusted-current' });
+    const input = h('textarea', {
+      id: 'trusted-input', name: 'domains', rows: '5', autocomplete: 'off', autocapitalize: 'off', spellcheck: 'false',
+      placeholder: 'example.com\n*.example.org', 'aria-describedby': 'trusted-help trusted-error',
+    });
+    const error = h('p', { id: 'trusted-error', class: 'field-error form-error', role: 'alert', hidden: true });
+    const status = h('p', { id: 'trusted-status', class: 'status integ-status', role: 'status', 'aria-live': 'polite', tabindex: '-1' });
+    const save = h('button', { type: 'submit', class: 'button button-primary', id: 'trusted-save', text: 'Save' });
+    const form = h('form', { id: 'trusted-form', class: 'integ-form trusted-form', novalidate: true, 'aria-label': 'Edit the trusted domains' },
+      h('div', { class: 'field' },
+        h('label', { for: 'trusted-input', text: 'Edit the list' }), input,
+        h('span', { id: 'trusted-help', class: 'help' },
+          'One per line, or separated by commas. ', h('code', { text: '*.example.com' }),
+          ' trusts every subdomain of example.com (list example.com too to trust it as well). Leave it empty to trust your admins’ domains again.')),
+      error,
+      h('div', { class: 'actions-row' }, save));
+    const section = h('section', { id: 'trusted-section', class: 'panel integ-section', 'aria-labelledby': 'trusted-title' },
+      h('div', { class: 'integ-head' },
+        h('h2', { id: 'trusted-title', text: 'Trusted domains' }),
+        h('p', { class: 'help', text: 'The Activity tab flags, under “Needs a look”, every invite, addition or acceptance of someone whose email domain is not trusted — for example a personal gmail.com address. Changes apply to events from now on; past events keep their flags.' })),
+      current, status, form);
+    const panel = h('div', { id: 'settings-panel', role: 'tabpanel', 'aria-labelledby': 'tab-settings', class: 'integrations settings', hidden: true },
+      h('p', { class: 'integ-lede', text: 'Settings of this workspace’s audit log.' }),
+      explain, section);
+
+    /** renderCurrent shows the list in force; with none set, the admins' domains that stand in for it. */
+    function renderCurrent(list, adminDomains) {
+      current.dataset.count = String(list.length);
+      if (list.length) {
+        current.replaceChildren(
+          h('p', { class: 'trusted-now', text: 'Trusted now (' + list.length + '):' }),
+          h('ul', { class: 'domain-list', id: 'trusted-list' }, list.map((d) => h('li', { class: 'domain', 'data-domain': d, text: displayDomain(d) }))));
+        return;
+      }
+      current.replaceChildren(h('p', { class: 'trusted-now', id: 'trusted-none' },
+        'None set, so the email domains of this workspace’s admins are trusted' +
+        (adminDomains.length ? ': ' + adminDomains.join(', ') + '.' : '.')));
+    }
+
+    function adminDomainsOf(members) {
+      const out = new Set();
+      for (const m of members || []) {
+        const email = (m.role === 'ADMIN' && m.user && m.user.email) || '';
+        const at = email.lastIndexOf('@');
+        if (at >= 0 && at < email.length - 1) out.add(email.slice(at + 1).toLowerCase());
+      }
+      return Array.from(out).sort();
+    }
+
+    let adminDomains = [];
+
+    async function loadTrusted() {
+      const id = workspaceId;
+      const my = ++loads;
+      panel.dataset.loaded = 'false';
+      status.textContent = 'Loading the trusted domains…';
+      let r;
+      try {
+        r = await api(TRUSTED_QUERY, { workspaceId: id });
+      } catch (e) {
+        if (my !== loads) return;
+        if (e.kind === 'unauthenticated') return sessionEnded();
+        status.textContent = 'The trusted domains could not be loaded: ' + problemText(e);
+        return;
+      }
+      if (my !== loads || id !== workspaceId) return;
+      const ws = r.data.workspace;
+      if (!ws) {
+        setExplain('This workspace is not available', 'You are not a member of it (any more).');
+        return;
+      }
+      if (ws.viewerRole !== 'ADMIN') {
+        setExplain('Only admins can change the trusted domains',
+          'You are a ' + (ws.viewerRole === 'MEMBER' ? 'Member' : String(ws.viewerRole).toLowerCase()) + ' of “' + ws.name + '”; ask one of its admins.');
+        return;
+      }
+      show(explain, false);
+      show(section, true);
+      const p = errorAt(r, 'workspace', 'trustedDomains');
+      if (p) {
+        status.textContent = 'The trusted domains could not be loaded: ' + problemText(p);
+        return;
+      }
+      adminDomains = adminDomainsOf(ws.members);
+      const list = ws.trustedDomains || [];
+      renderCurrent(list, adminDomains);
+      if (!edited) input.value = list.join('\n');
+      status.textContent = '';
+      panel.dataset.loaded = 'true';
+    }
+
+    function setExplain(title, text) {
+      $('settings-explain-title').textContent = title;
+      $('settings-explain-text').textContent = text;
+      show(explain, true);
+      show(section, false);
+      panel.dataset.loaded = 'true';
+    }
+
+    async function saveTrusted(e) {
+      e.preventDefault();
+      const fields = { domains: input };
+      clearProblem(error, fields);
+      const domains = splitDomains(input.value);
+      save.disabled = true;
+      const id = workspaceId;
+      let r;
+      try {
+        r = await api(SET_TRUSTED, { workspaceId: id, domains });
+      } catch (err) {
+        save.disabled = false;
+        if (err.kind === 'unauthenticated') return sessionEnded();
+        showProblem(error, err, fields);
+        return;
+      }
+      save.disabled = false;
+      if (id !== workspaceId) return;
+      const p = errorAt(r, 'setTrustedDomains');
+      if (p || !r.data.setTrustedDomains) {
+        showProblem(error, p || new Problem('server', 'The server did not save the list.'), fields);
+        return;
+      }
+      const list = r.data.setTrustedDomains.trustedDomains || [];
+      renderCurrent(list, adminDomains);
+      input.value = list.join('\n');
+      edited = false;
+      status.textContent = list.length
+        ? 'Saved: ' + plural(list.length, 'trusted domain', 'trusted domains') + '. New events are flagged against them.'
+        : 'Cleared: your admins’ domains are trusted again.';
+      status.focus();
+      page.reload(); // the Activity tab shows the TRUSTED_DOMAINS_UPDATED event
+    }
+
+    form.addEventListener('submit', saveTrusted);
+    input.addEventListener('input', () => {
+      input.removeAttribute('aria-invalid');
+      edited = true;
+    });
+
+    return {
+      panel,
+      open(ws) {
+        if (ws.id !== workspaceId) {
+          workspaceId = ws.id;
+          current.replaceChildren();
+          input.value = '';
+          clearProblem(error, { domains: input });
+          status.textContent = '';
+          edited = false;
+        }
+        loadTrusted();
+      },
+    };
+  })();
+
   // ======================================================= tabs and layout
 
   const app = $('app');
@@ -1352,7 +1537,8 @@
 
   const tabActivity = h('button', { type: 'button', role: 'tab', id: 'tab-activity', 'aria-controls': 'activity-panel', 'aria-selected': 'true', text: 'Activity' });
   const tabIntegrations = h('button', { type: 'button', role: 'tab', id: 'tab-integrations', 'aria-controls': 'integrations-panel', 'aria-selected': 'false', tabindex: '-1', text: 'Integrations' });
-  const tabs = h('div', { class: 'view-tabs', id: 'view-tabs', role: 'tablist', 'aria-label': 'Audit log sections', hidden: true }, tabActivity, tabIntegrations);
+  const tabSettings = h('button', { type: 'button', role: 'tab', id: 'tab-settings', 'aria-controls': 'settings-panel', 'aria-selected': 'false', tabindex: '-1', text: 'Settings' });
+  const tabs = h('div', { class: 'view-tabs', id: 'view-tabs', role: 'tablist', 'aria-label': 'Audit log sections', hidden: true }, tabActivity, tabIntegrations, tabSettings);
   const activity = h('div', { id: 'activity-panel', role: 'tabpanel', 'aria-labelledby': 'tab-activity' });
   {
     // Everything of #app below the toolbar and its notes is the Activity tab.
@@ -1362,36 +1548,49 @@
     tabs.after(activity);
     activity.append(...rest);
     activity.after(integ.panel);
+    integ.panel.after(settings.panel);
   }
 
-  // #integrations opens the tab (also "#integrations=", what is left of
-  // "#integrations&token=…" once audit-log.js has taken the token).
-  let view = /^#integrations=?$/.test(location.hash) ? 'integrations' : 'activity';
+  const VIEWS = { activity: [tabActivity, activity], integrations: [tabIntegrations, integ.panel], settings: [tabSettings, settings.panel] };
+  const ORDER = ['activity', 'integrations', 'settings'];
+  const hashOf = (v) => (v === 'activity' ? '' : '#' + v);
+
+  // #integrations and #settings open their tab (also "#integrations=", what
+  // is left of "#integrations&token=…" once audit-log.js has taken the token).
+  const hashView = /^#(integrations|settings)=?$/.exec(location.hash);
+  let view = hashView ? hashView[1] : 'activity';
 
   function selectView(next, focus) {
     view = next;
-    const integrations = view === 'integrations';
-    tabActivity.setAttribute('aria-selected', String(!integrations));
-    tabIntegrations.setAttribute('aria-selected', String(integrations));
-    tabActivity.tabIndex = integrations ? -1 : 0;
-    tabIntegrations.tabIndex = integrations ? 0 : -1;
-    show(activity, !integrations);
-    show(integ.panel, integrations);
+    for (const [name, [tab, panel]] of Object.entries(VIEWS)) {
+      tab.setAttribute('aria-selected', String(name === view));
+      tab.tabIndex = name === view ? 0 : -1;
+      show(panel, name === view);
+    }
     app.dataset.view = view;
-    const hash = integrations ? '#integrations' : '';
+    const hash = hashOf(view);
     if (location.hash !== hash) history.replaceState(history.state, '', location.pathname + location.search + hash);
-    if (focus) (integrations ? tabIntegrations : tabActivity).focus();
+    if (focus) VIEWS[view][0].focus();
     const ws = page.workspace();
-    if (integrations && ws) integ.open(ws);
+    if (view === 'integrations' && ws) integ.open(ws);
     else integ.close();
+    if (view === 'settings' && ws) settings.open(ws);
     update();
   }
 
-  for (const tab of [tabActivity, tabIntegrations]) {
-    tab.addEventListener('click', () => selectView(tab === tabIntegrations ? 'integrations' : 'activity', false));
+  for (const name of ORDER) {
+    VIEWS[name][0].addEventListener('click', () => selectView(name, false));
+  }
+  // The summary strip's way to the setting its "outside your domains" depends on.
+  const week = $('week');
+  if (week) {
+    week.append(h('p', { class: 'week-more' }, h('button', {
+      type: 'button', class: 'link-button', id: 'week-trusted-domains', text: 'Trusted domains…',
+      onclick: () => selectView('settings', true),
+    })));
   }
   tabs.addEventListener('keydown', (e) => {
-    const order = ['activity', 'integrations'];
+    const order = ORDER;
     let i = order.indexOf(view);
     if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') i = (i + (e.key === 'ArrowRight' ? 1 : order.length - 1)) % order.length;
     else if (e.key === 'Home') i = 0;
@@ -1430,13 +1629,11 @@
     if (live.queue.length && page.loaded()) flushQueue();
     if (ws && ws.id !== shownWorkspace && !SIGNED_OUT.includes(st)) {
       shownWorkspace = ws.id;
-      if (view === 'integrations') {
-        integ.open(ws);
-        if (location.hash !== '#integrations') history.replaceState(history.state, '', location.pathname + location.search + '#integrations');
-      }
+      if (view === 'integrations') integ.open(ws);
+      if (view === 'settings') settings.open(ws);
     }
-    if (ws && view === 'integrations' && location.hash !== '#integrations' && !SIGNED_OUT.includes(st)) {
-      history.replaceState(history.state, '', location.pathname + location.search + '#integrations');
+    if (ws && view !== 'activity' && location.hash !== hashOf(view) && !SIGNED_OUT.includes(st)) {
+      history.replaceState(history.state, '', location.pathname + location.search + hashOf(view));
     }
     update();
     if (live.phase === 'live') renderLive(); // the filters may have changed
