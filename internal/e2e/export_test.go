@@ -28,19 +28,23 @@ import (
 // without an Authorization header. Its helpers (prefixed x) are shared with
 // retention_test.go.
 
-// xCSVHeader is the header row docs/API.md §7 and §9 fix: §7's fourteen
-// columns, then the hash chain's sequence, prev_hash and hash.
+// xCSVHeader is the header row docs/API.md §7, §9 and §14 fix: §7's fourteen
+// columns, then the hash chain's sequence, prev_hash and hash, then the
+// advisory flags.
 const xCSVHeader = "id,occurred_at,action,actor_id,actor_email,actor_type,target_type,target_id,target_label,previous_role,role,ip_address,user_agent,request_id" +
-	",sequence,prev_hash,hash"
+	",sequence,prev_hash,hash,flags"
 
-// xCSVColumns is the number of cells of every CSV record; the last three
-// are the chain's.
-const xCSVColumns = 17
+// xCSVColumns is the number of cells of every CSV record; the last four are
+// the chain's three and the flags.
+const xCSVColumns = 18
+
+// xCSVEventColumns is how many cells of a record are §7's event columns.
+const xCSVEventColumns = xCSVColumns - 4
 
 // xJSONKeys are a JSON export object's keys in the order docs/API.md §7 and §9
 // give them, and its actor's and target's.
 const (
-	xJSONKeys       = "id,occurredAt,action,actor,target,previousRole,role,ipAddress,userAgent,requestId,sequence,prevHash,hash"
+	xJSONKeys       = "id,occurredAt,action,actor,target,previousRole,role,ipAddress,userAgent,requestId,sequence,prevHash,hash,flags"
 	xJSONActorKeys  = "id,email,type"
 	xJSONTargetKeys = "type,id,label"
 )
@@ -225,7 +229,7 @@ func xSpreadsheetSafe(p *string) string {
 // demands for events as the API returns them, without the chain's cells
 // (xChainCells has those).
 func xCSVRecords(events []event) [][]string {
-	out := [][]string{strings.Split(xCSVHeader, ",")[:xCSVColumns-3]}
+	out := [][]string{strings.Split(xCSVHeader, ",")[:xCSVEventColumns]}
 	for _, e := range events {
 		var tt, tid, tl *string
 		if e.Target != nil {
@@ -265,10 +269,32 @@ type xChain struct {
 }
 
 // xFileEvent is one object of a JSON export: the event as the API shows it,
-// and its chain.
+// its chain, and its advisory flags (docs/API.md §14).
 type xFileEvent struct {
 	event
 	xChain
+	Flags []string `json:"flags"`
+}
+
+// xFlagOrder is the AuditFlag enum's order, in which files list flags.
+var xFlagOrder = []string{"EXTERNAL_DOMAIN", "ADMIN_GRANTED", "BURST", "NEW_LOCATION"}
+
+// xCheckFlagNames checks one event's flags as a file lists them: none, or
+// distinct names of the enum in its order.
+func xCheckFlagNames(t testing.TB, where string, names []string, none bool) {
+	t.Helper()
+	if none {
+		return
+	}
+	last := -1
+	for _, n := range names {
+		i := slices.Index(xFlagOrder, n)
+		if i <= last {
+			t.Errorf("%s: flags %q are not distinct AuditFlag names in the enum's order", where, names)
+			return
+		}
+		last = i
+	}
 }
 
 var xHexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -306,7 +332,7 @@ func xCSVChain(t testing.TB, recs [][]string) []xChain {
 	t.Helper()
 	out := make([]xChain, 0, len(recs))
 	for i, rec := range recs {
-		cells := rec[xCSVColumns-3:]
+		cells := rec[xCSVEventColumns : xCSVEventColumns+3]
 		seq, err := strconv.ParseInt(cells[0], 10, 64)
 		if err != nil || strconv.FormatInt(seq, 10) != cells[0] {
 			t.Errorf("row %d: sequence %q is not a decimal number", i+1, cells[0])
@@ -383,7 +409,7 @@ func xParseJSON(t testing.TB, body string) []xFileEvent {
 	}
 	ordered, actors, targets := xJSONKeyOrder(t, body)
 	for i, m := range raw {
-		if got, want := keys(m), "action,actor,hash,id,ipAddress,occurredAt,prevHash,previousRole,requestId,role,sequence,target,userAgent"; got != want {
+		if got, want := keys(m), "action,actor,flags,hash,id,ipAddress,occurredAt,prevHash,previousRole,requestId,role,sequence,target,userAgent"; got != want {
 			t.Errorf("object %d has keys %s, want %s", i, got, want)
 		}
 		if ordered[i] != xJSONKeys || actors[i] != xJSONActorKeys || (targets[i] != "null" && targets[i] != xJSONTargetKeys) {
@@ -426,7 +452,10 @@ func xCheckFile(t testing.TB, format string, f xFile, want []event) {
 		recs := xParseCSV(t, f.Body)
 		got := make([][]string, len(recs))
 		for i, rec := range recs {
-			got[i] = rec[:xCSVColumns-3]
+			got[i] = rec[:xCSVEventColumns]
+			if i > 0 {
+				xCheckFlagNames(t, fmt.Sprintf("CSV row %d", i), strings.Split(rec[xCSVColumns-1], ";"), rec[xCSVColumns-1] == "")
+			}
 		}
 		if diff := cmp.Diff(xCSVRecords(want), got); diff != "" {
 			t.Errorf("CSV export is not what auditLog returns (-want +got):\n%s", diff)
@@ -438,6 +467,10 @@ func xCheckFile(t testing.TB, format string, f xFile, want []event) {
 		chain := make([]xChain, len(rows))
 		for i, r := range rows {
 			got[i], chain[i] = r.event, r.xChain
+			if r.Flags == nil {
+				t.Errorf("JSON object %d: flags is null or missing, want an array", i)
+			}
+			xCheckFlagNames(t, fmt.Sprintf("JSON object %d", i), r.Flags, len(r.Flags) == 0)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("JSON export is not what auditLog returns (-want +got):\n%s", diff)
