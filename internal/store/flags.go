@@ -23,6 +23,13 @@ import (
 // hour (docs/API.md §14).
 const seenRefresh = 3_600_000 // ms
 
+// seenMarker is the network of the row that records that an actor has acted
+// in a workspace at all, written with their networks and never pruned: an
+// actor back after longer than the retention window, whose networks were
+// pruned, is not on their first event ever, so NEW_LOCATION must not depend
+// on whether the retention job ran in between.
+const seenMarker = ""
+
 // networkKey is one actor's network in one workspace.
 type networkKey struct{ workspaceID, actorID, network string }
 
@@ -112,6 +119,8 @@ func (c conn) decideFlags(ctx context.Context, events []audit.Event) (flagDecisi
 			if located && (!prior.lastSeen.Valid || prior.lastSeen.Int64 < ms-seenRefresh) {
 				k := networkKey{e.WorkspaceID, e.Actor.ID, network.String()}
 				d.seen[k] = max(d.seen[k], ms)
+				m := networkKey{e.WorkspaceID, e.Actor.ID, seenMarker}
+				d.seen[m] = max(d.seen[m], ms)
 			}
 		}
 		e.FlagSet = insight.Decide(ic)
