@@ -694,6 +694,34 @@ func TestInsightNewLocationRetention(t *testing.T) {
 	})
 }
 
+// TestInsightNewLocationAfterRetention: an actor back after longer than the
+// retention window is not on their first event: they are flagged from a
+// network they last used before the window, and the retention job running
+// in between does not change that (flags must not depend on when it ran).
+func TestInsightNewLocationAfterRetention(t *testing.T) {
+	t.Parallel()
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		env := map[string]string{"AUDITLOG_RETENTION": "48h"}
+		for k, v := range flProxied {
+			env[k] = v
+		}
+		s := newServer(t, db, env)
+		alice := flUser(t, s, "alice", "acme.com")
+		before, after := flCreate(t, s, alice, "203.0.113.7", 0), flCreate(t, s, alice, "203.0.113.7", 0)
+		s.clock.Advance(49 * time.Hour)
+		before.add(alice, "203.0.113.8", flUser(t, s, "m1", "acme.com").email, "MEMBER")
+		before.check("back after 49 hours, before the retention job", flW("MEMBER_ADDED", alice, flNew))
+		if _, err := s.app.Prune(context.Background()); err != nil {
+			t.Fatalf("prune: %v", err)
+		}
+		after.add(alice, "203.0.113.8", flUser(t, s, "m2", "acme.com").email, "MEMBER")
+		after.check("back after 49 hours, after the retention job", flW("MEMBER_ADDED", alice, flNew))
+		after.add(alice, "203.0.113.9", flUser(t, s, "m3", "acme.com").email, "MEMBER")
+		after.check("and again from that network", flW("MEMBER_ADDED", alice))
+	})
+}
+
 // TestInsightTrustedDomains: setTrustedDomains is for admins, validates and
 // normalises its list, and writes TRUSTED_DOMAINS_UPDATED; admins read the
 // list on Workspace.trustedDomains.
