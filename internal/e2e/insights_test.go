@@ -1330,6 +1330,55 @@ func TestInsightSummaryOfHistory(t *testing.T) {
 	})
 }
 
+// TestInsightSummaryClampedToRetention: a since before the retention window
+// (48 hours here) is clamped to it, events older than the window that the
+// retention job has not deleted yet are not counted, and a window wholly
+// before the retention window is empty.
+func TestInsightSummaryClampedToRetention(t *testing.T) {
+	t.Parallel()
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		s := newServer(t, db, map[string]string{"AUDITLOG_RETENTION": "48h"})
+		admin := flUser(t, s, "admin", "acme.com")
+		x := flCreate(t, s, admin, "", 0)
+		now := s.clock.Now().UTC().Truncate(time.Millisecond)
+		var events []audit.Event
+		for i, age := range []time.Duration{60 * time.Hour, 48*time.Hour + time.Minute, 47 * time.Hour, 30 * time.Hour, 30 * time.Hour, time.Hour} {
+			at := now.Add(-age)
+			email := admin.email
+			label := fmt.Sprintf("old%d@example.com", i)
+			events = append(events, audit.Event{ID: ids.New(at), WorkspaceID: x.ws, Action: audit.MemberAdded, OccurredAt: at,
+				Actor:  audit.Actor{ID: admin.id, Email: &email, Type: audit.ActorUser},
+				Target: &audit.Target{Type: audit.TargetUser, ID: fmt.Sprintf("old-%d", i), Label: &label}, FlagSet: insight.SetOf(insight.ExternalDomain)})
+		}
+		if err := s.app.DB.Bulk().InsertEvents(context.Background(), events); err != nil {
+			t.Fatal(err)
+		}
+		longAgo := now.Add(-100 * time.Hour)
+		got := flGetSummary(t, s, admin.token, x.ws, &longAgo, nil)
+		since, until := flTime(t, got.Since), flTime(t, got.Until)
+		if d := since.Sub(until.Add(-48 * time.Hour)); d < -time.Second || d > time.Second {
+			t.Errorf("summary since %s, want the retention window's start, 48 hours before until %s", got.Since, got.Until)
+		}
+		// Inside: the four younger history events and the creation's.
+		if got.Total != 5 {
+			t.Errorf("total %d, want 5 (the events of the last 48 hours)", got.Total)
+		}
+		if n := flTotal(t, s, admin.token, x.ws, map[string]any{"since": got.Since, "until": got.Until}); got.Total != n {
+			t.Errorf("total %d, auditLog totalCount of the window %d", got.Total, n)
+		}
+		for _, f := range got.ByFlag {
+			if want := map[string]int{flExt: 4, flAdmin: 1}[f.Flag]; f.Count != want {
+				t.Errorf("byFlag %s = %d, want %d", f.Flag, f.Count, want)
+			}
+		}
+		before := now.Add(-50 * time.Hour)
+		if old := flGetSummary(t, s, admin.token, x.ws, &longAgo, &before); old.Total != 0 || len(old.TopActors) != 0 {
+			t.Errorf("a window before the retention window has total %d and %d top actors, want none", old.Total, len(old.TopActors))
+		}
+	})
+}
+
 // TestInsightFlagsInExports: CSV and JSON exports carry each event's flags
 // as auditLog shows them (CSV: names joined by ";" in the last column; JSON:
 // an array under "flags"), and an export filtered by flags holds exactly the
