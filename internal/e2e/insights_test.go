@@ -1461,6 +1461,64 @@ func TestInsightFlagsInExports(t *testing.T) {
 	})
 }
 
+// TestInsightFlagsInTheSubscription: auditLogEvents carries each event's
+// flags, for events written while subscribed and for those replayed after
+// afterSequence.
+func TestInsightFlagsInTheSubscription(t *testing.T) {
+	t.Parallel()
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		s := newServer(t, db, nil)
+		alice := flUser(t, s, "alice", "acme.com")
+		x := flCreate(t, s, alice, "", 0)
+		c, err := wsDial(t, s, alice.token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subscribe := func(id string, after int) {
+			p, _ := json.Marshal(map[string]any{"query": `subscription($w: ID!, $a: Int) { auditLogEvents(workspaceId: $w, afterSequence: $a) { sequence action flags } }`,
+				"variables": map[string]any{"w": x.ws, "a": after}})
+			c.send(wsMessage{ID: id, Type: "subscribe", Payload: p})
+		}
+		type live struct {
+			Sequence int
+			Action   string
+			Flags    []string
+		}
+		next := func(id string) live {
+			t.Helper()
+			m, err := c.read()
+			if err != nil {
+				t.Fatalf("websocket read: %v", err)
+			}
+			var p struct {
+				Data   *struct{ AuditLogEvents live }
+				Errors []gqlError
+			}
+			if err := json.Unmarshal(m.Payload, &p); err != nil || m.ID != id || m.Type != "next" || p.Data == nil || len(p.Errors) > 0 {
+				t.Fatalf("want the next event of subscription %s, got %s %s %s", id, m.ID, m.Type, m.Payload)
+			}
+			return p.Data.AuditLogEvents
+		}
+		eve := flUser(t, s, "eve", "gmail.com")
+		x.add(alice, "", eve.email, "ADMIN") // sequence 2, before subscribing
+		subscribe("replay", 0)
+		for _, want := range []live{{1, "MEMBER_ADDED", []string{flAdmin}}, {2, "MEMBER_ADDED", []string{flExt, flAdmin}}} {
+			if got := next("replay"); !cmp.Equal(got, want) {
+				t.Errorf("replayed event: %+v, want %+v", got, want)
+			}
+		}
+		bob, carol := flUser(t, s, "bob", "acme.com"), flUser(t, s, "carol", "yahoo.com")
+		x.add(alice, "", bob.email, "MEMBER")
+		x.add(alice, "", carol.email, "MEMBER")
+		for _, want := range []live{{3, "MEMBER_ADDED", []string{}}, {4, "MEMBER_ADDED", []string{flExt}}} {
+			if got := next("replay"); !cmp.Equal(got, want) {
+				t.Errorf("live event: %+v, want %+v", got, want)
+			}
+		}
+	})
+}
+
 // TestInsightConcurrentWriters: 16 admins add 12 people each at the same
 // time to one workspace; each event's flags must be what the rules give
 // when the log is replayed in sequence order — EXTERNAL_DOMAIN against the
