@@ -430,6 +430,29 @@ func TestInsightExternalDomain(t *testing.T) {
 		x.add(alice, "", mia.email, "MEMBER")
 		x.check("partner.io, no longer trusted", flW("MEMBER_ADDED", alice, flExt))
 
+		// A wildcard trusts subdomains at any depth, not the domain itself;
+		// an internationalised domain is one domain in any form and case.
+		if got := x.trust(alice, "", "*.ACME.com", "bücher.de"); !slices.Equal(got, []string{"*.acme.com", "xn--bcher-kva.de"}) {
+			t.Errorf("trustedDomains = %q, want [*.acme.com xn--bcher-kva.de]", got)
+		}
+		x.check("trusted domains set to a wildcard and an IDN", flW("TRUSTED_DOMAINS_UPDATED", alice))
+		for _, tc := range []struct {
+			domain string
+			flags  []string
+		}{
+			{"eu.mail.acme.com", nil},
+			{"MAIL.Acme.COM", nil},
+			{"acme.com", []string{flExt}},
+			{"notacme.com", []string{flExt}},
+			{"BÜCHER.DE", nil},
+			{"xn--bcher-kva.de", nil},
+			{"sub.bücher.de", []string{flExt}},
+		} {
+			u := flUser(t, s, "w", tc.domain)
+			x.add(alice, "", u.email, "MEMBER")
+			x.check(u.email+" with *.acme.com and bücher.de trusted", flW("MEMBER_ADDED", alice, tc.flags...))
+		}
+
 		// Cleared: the admins' domains at each moment are trusted again.
 		if got := x.trust(alice, ""); len(got) != 0 {
 			t.Errorf("trustedDomains = %q after clearing, want []", got)
