@@ -717,6 +717,37 @@ func TestInsightNewLocationRetention(t *testing.T) {
 	})
 }
 
+// TestInsightNewLocationAtTheWindowsEdge: "seen within the retention
+// window" is exact (48 hours here): a network last used 47h45m ago is seen,
+// even when an earlier use of it, 48h15m ago, was the one its record kept;
+// one last used 48h01m ago is not.
+func TestInsightNewLocationAtTheWindowsEdge(t *testing.T) {
+	t.Parallel()
+	testenv.ForEachDB(t, func(t *testing.T, db testenv.DB) {
+		t.Parallel()
+		env := map[string]string{"AUDITLOG_RETENTION": "48h"}
+		for k, v := range flProxied {
+			env[k] = v
+		}
+		s := newServer(t, db, env)
+		alice := flUser(t, s, "alice", "acme.com")
+		x := flCreate(t, s, alice, "203.0.113.7", 0)
+		add := func(from string, after time.Duration, flags ...string) {
+			t.Helper()
+			s.clock.Advance(after)
+			m := flUser(t, s, "m", "acme.com")
+			x.add(alice, from, m.email, "MEMBER")
+			x.check(fmt.Sprintf("from %s after %v", from, after), flW("MEMBER_ADDED", alice, flags...))
+		}
+		add("192.0.2.1", 11*time.Minute, flNew)
+		add("192.0.2.2", 30*time.Minute)
+		add("192.0.2.3", 47*time.Hour+45*time.Minute) // last used 47h45m ago
+		add("198.51.100.1", 11*time.Minute, flNew)
+		add("198.51.100.2", 30*time.Minute)
+		add("198.51.100.3", 48*time.Hour+time.Minute, flNew) // last used 48h01m ago
+	})
+}
+
 // TestInsightNewLocationAfterRetention: an actor back after longer than the
 // retention window is not on their first event: they are flagged from a
 // network they last used before the window, and the retention job running
