@@ -56,9 +56,9 @@ func vTampered(t *testing.T, name, old, new string) string {
 	return path
 }
 
-// vWithFlags writes the example CSV with the advisory flags column of
-// docs/API.md §14 after the chain's columns, every row flagged with flags: the
-// flags are not hashed, so the file verifies whatever they say.
+// vWithFlags writes the example CSV, whose last column is the advisory flags
+// column of docs/API.md §14 (empty in the example), with every row flagged
+// with flags: the flags are not hashed, so the file verifies whatever they say.
 func vWithFlags(t *testing.T, flags string) string {
 	t.Helper()
 	b, err := os.ReadFile(vExample + "export.csv")
@@ -66,9 +66,14 @@ func vWithFlags(t *testing.T, flags string) string {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(string(b), "\r\n"), "\r\n")
-	lines[0] += ",flags"
+	if !strings.HasSuffix(lines[0], ",sequence,prev_hash,hash,flags") {
+		t.Fatalf("the example's header %q does not end with the chain's columns and flags", lines[0])
+	}
 	for i := 1; i < len(lines); i++ {
-		lines[i] += "," + flags
+		if !strings.HasSuffix(lines[i], ",") {
+			t.Fatalf("row %d of the example has flags already: %q", i, lines[i])
+		}
+		lines[i] += flags
 	}
 	path := filepath.Join(t.TempDir(), "export.csv")
 	if err := os.WriteFile(path, []byte(strings.Join(lines, "\r\n")+"\r\n"), 0o600); err != nil {

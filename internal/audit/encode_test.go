@@ -15,25 +15,27 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/auditlogd/auditlogd/internal/audit"
+	"github.com/auditlogd/auditlogd/internal/insight"
 	"github.com/auditlogd/auditlogd/internal/timefmt"
 )
 
-// xCSVHeader is the header row docs/API.md §7 and §9 fix — §7's fourteen
-// columns, then the hash chain's sequence, prev_hash and hash — spelled out
-// here rather than taken from the package, so that a change to it fails the
-// tests.
+// xCSVHeader is the header row docs/API.md §7, §9 and §14 fix — §7's
+// fourteen columns, then the hash chain's sequence, prev_hash and hash, then
+// §14's flags — spelled out here rather than taken from the package, so that
+// a change to it fails the tests.
 const (
-	xCSVHeader7 = "id,occurred_at,action,actor_id,actor_email,actor_type,target_type,target_id,target_label,previous_role,role,ip_address,user_agent,request_id"
-	xCSVHeader  = xCSVHeader7 + ",sequence,prev_hash,hash"
+	xCSVHeader7     = "id,occurred_at,action,actor_id,actor_email,actor_type,target_type,target_id,target_label,previous_role,role,ip_address,user_agent,request_id"
+	xCSVChainHeader = xCSVHeader7 + ",sequence,prev_hash,hash"
+	xCSVHeader      = xCSVChainHeader + ",flags"
 )
 
 // xCSVColumns is how many cells every CSV record has.
-const xCSVColumns = 17
+const xCSVColumns = 18
 
-// xJSONKeys are the keys of a JSON export object in the order docs/API.md §7
-// and §9 give them, and the keys of its actor and target.
+// xJSONKeys are the keys of a JSON export object in the order docs/API.md §7,
+// §9 and §14 give them, and the keys of its actor and target.
 const (
-	xJSONKeys       = "id,occurredAt,action,actor,target,previousRole,role,ipAddress,userAgent,requestId,sequence,prevHash,hash"
+	xJSONKeys       = "id,occurredAt,action,actor,target,previousRole,role,ipAddress,userAgent,requestId,sequence,prevHash,hash,flags"
 	xJSONActorKeys  = "id,email,type"
 	xJSONTargetKeys = "type,id,label"
 )
@@ -81,8 +83,9 @@ func xChainCells(seq int64) []string {
 		strings.Repeat(fmt.Sprintf("%02x", byte(seq)), 32)}
 }
 
-// xChainCSV is ",sequence,prev_hash,hash" of xRowAt(…, seq, …).
-func xChainCSV(seq int64) string { return "," + strings.Join(xChainCells(seq), ",") }
+// xChainCSV is ",sequence,prev_hash,hash,flags" of xRowAt(…, seq, …), whose
+// flags are none: an empty last cell.
+func xChainCSV(seq int64) string { return "," + strings.Join(xChainCells(seq), ",") + "," }
 
 func xp(s string) *string { return &s }
 
@@ -129,9 +132,9 @@ func TestCSVEncoderWritesTheHeaderAndCRLFRows(t *testing.T) {
 	got := xEncode(t, audit.CSV, xRowAt(xMs, 2, xPlain()), xRowAt(xMs-1, 1, noTarget))
 	want := xCSVHeader + "\r\n" +
 		"01HZY3J4QK2M6N8P0R2S4T6V8W," + xMsText + ",MEMBER_ROLE_UPDATED,user-1,ada@example.com,USER,USER,user-2,bob@example.com,MEMBER,ADMIN,192.0.2.7,Mozilla/5.0,req-1," +
-		"2,0101010101010101010101010101010101010101010101010101010101010101,0202020202020202020202020202020202020202020202020202020202020202\r\n" +
+		"2,0101010101010101010101010101010101010101010101010101010101010101,0202020202020202020202020202020202020202020202020202020202020202,\r\n" +
 		"01HZY3J4QK2M6N8P0R2S4T6V8X,2024-01-02T03:04:05.005Z,MEMBER_ADDED,svc,,SERVICE,,,,,,,,," +
-		"1,0000000000000000000000000000000000000000000000000000000000000000,0101010101010101010101010101010101010101010101010101010101010101\r\n"
+		"1,0000000000000000000000000000000000000000000000000000000000000000,0101010101010101010101010101010101010101010101010101010101010101,\r\n"
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("CSV (-want +got):\n%s", diff)
 	}
@@ -141,13 +144,20 @@ func TestCSVEncoderWritesTheHeaderAndCRLFRows(t *testing.T) {
 	if audit.CSVHeader != xCSVHeader7 {
 		t.Errorf("CSVHeader = %q, want %q", audit.CSVHeader, xCSVHeader7)
 	}
-	if audit.CSVChainHeader != xCSVHeader {
-		t.Errorf("CSVChainHeader = %q, want %q", audit.CSVChainHeader, xCSVHeader)
+	if audit.CSVChainHeader != xCSVChainHeader {
+		t.Errorf("CSVChainHeader = %q, want %q", audit.CSVChainHeader, xCSVChainHeader)
+	}
+	if audit.CSVExportHeader != xCSVHeader {
+		t.Errorf("CSVExportHeader = %q, want %q", audit.CSVExportHeader, xCSVHeader)
+	}
+	if n := len(strings.Split(xCSVHeader, ",")); n != xCSVColumns || !strings.HasSuffix(xCSVHeader, ",sequence,prev_hash,hash,flags") {
+		t.Errorf("the contract's header has %d columns, want %d ending in sequence,prev_hash,hash,flags", n, xCSVColumns)
 	}
 }
 
-// TestCSVEncoderWritesTheChainAsGiven shows the last three cells: the
-// sequence in plain decimal and both hashes as 64 lowercase hex digits.
+// TestCSVEncoderWritesTheChainAsGiven shows the chain's three cells: the
+// sequence in plain decimal and both hashes as 64 lowercase hex digits, then
+// the (here empty) flags cell.
 func TestCSVEncoderWritesTheChainAsGiven(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -168,12 +178,12 @@ func TestCSVEncoderWritesTheChainAsGiven(t *testing.T) {
 			r := xRow(xMs, xPlain())
 			r.Sequence, r.PrevHash, r.Hash = tc.seq, tc.prev, tc.hash
 			out := xEncode(t, audit.CSV, r)
-			if !strings.HasSuffix(out, ",req-1,"+tc.wantChainCells+"\r\n") {
-				t.Errorf("want the row to end with request_id then %s, got:\n%s", tc.wantChainCells, out)
+			if !strings.HasSuffix(out, ",req-1,"+tc.wantChainCells+",\r\n") {
+				t.Errorf("want the row to end with request_id then %s and an empty flags cell, got:\n%s", tc.wantChainCells, out)
 			}
 			js := xEncode(t, audit.JSON, r)
 			cells := strings.Split(tc.wantChainCells, ",")
-			wantJSON := fmt.Sprintf(`,"requestId":"req-1","sequence":%s,"prevHash":"%s","hash":"%s"}`, cells[0], cells[1], cells[2])
+			wantJSON := fmt.Sprintf(`,"requestId":"req-1","sequence":%s,"prevHash":"%s","hash":"%s","flags":[]}`, cells[0], cells[1], cells[2])
 			if !strings.Contains(js, wantJSON) {
 				t.Errorf("want %s in the JSON:\n%s", wantJSON, js)
 			}
@@ -300,7 +310,7 @@ func TestCSVEncoderRoundTripsThroughEncodingCSV(t *testing.T) {
 				rec = append(rec, **p)
 			}
 		}
-		want = append(want, append(rec, xChainCells(int64(i+1))...))
+		want = append(want, append(append(rec, xChainCells(int64(i+1))...), ""))
 	}
 	r := csv.NewReader(strings.NewReader(xEncode(t, audit.CSV, rows...)))
 	r.FieldsPerRecord = xCSVColumns
@@ -424,14 +434,15 @@ type xJSONEvent struct {
 		ID    string  `json:"id"`
 		Label *string `json:"label"`
 	} `json:"target"`
-	PreviousRole *string `json:"previousRole"`
-	Role         *string `json:"role"`
-	IPAddress    *string `json:"ipAddress"`
-	UserAgent    *string `json:"userAgent"`
-	RequestID    *string `json:"requestId"`
-	Sequence     int64   `json:"sequence"`
-	PrevHash     string  `json:"prevHash"`
-	Hash         string  `json:"hash"`
+	PreviousRole *string  `json:"previousRole"`
+	Role         *string  `json:"role"`
+	IPAddress    *string  `json:"ipAddress"`
+	UserAgent    *string  `json:"userAgent"`
+	RequestID    *string  `json:"requestId"`
+	Sequence     int64    `json:"sequence"`
+	PrevHash     string   `json:"prevHash"`
+	Hash         string   `json:"hash"`
+	Flags        []string `json:"flags"`
 }
 
 func xWantJSON(ms, seq int64, c xCols) xJSONEvent {
@@ -449,6 +460,7 @@ func xWantJSON(ms, seq int64, c xCols) xJSONEvent {
 	e.PreviousRole, e.Role, e.IPAddress, e.UserAgent, e.RequestID = c.PreviousRole, c.Role, c.IPAddress, c.UserAgent, c.RequestID
 	chain := xChainCells(seq)
 	e.Sequence, e.PrevHash, e.Hash = seq, chain[1], chain[2]
+	e.Flags = []string{} // no flags: an empty array, never null
 	return e
 }
 
@@ -532,7 +544,7 @@ func xDecodeStrict(t *testing.T, out string) []xJSONEvent {
 	}
 	ordered, actors, targets := xObjectKeys(t, out)
 	for i, m := range raw {
-		if got, want := keys(m), "action,actor,hash,id,ipAddress,occurredAt,prevHash,previousRole,requestId,role,sequence,target,userAgent"; got != want {
+		if got, want := keys(m), "action,actor,flags,hash,id,ipAddress,occurredAt,prevHash,previousRole,requestId,role,sequence,target,userAgent"; got != want {
 			t.Errorf("object %d has keys %s, want %s", i, got, want)
 		}
 		if ordered[i] != xJSONKeys {
@@ -667,5 +679,61 @@ func TestFormatsNameTheirContent(t *testing.T) {
 		if f.Valid() {
 			t.Errorf("%q is Valid, want only CSV and JSON", f)
 		}
+	}
+}
+
+// TestEncodersWriteFlags shows docs/API.md §14's flags in both formats: the
+// CSV's last cell holds the names joined by ";" and the JSON's last key an
+// array of them, both in the enum's order (EXTERNAL_DOMAIN, ADMIN_GRANTED,
+// BURST, NEW_LOCATION) whatever order the set was built in; no flags is an
+// empty cell and [].
+func TestEncodersWriteFlags(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		flags    insight.Set
+		wantCell string
+		wantJSON string
+	}{
+		{"none", 0, "", `[]`},
+		{"one", insight.SetOf(insight.AdminGranted), "ADMIN_GRANTED", `["ADMIN_GRANTED"]`},
+		{"two-in-the-enum-order", insight.SetOf(insight.Burst, insight.ExternalDomain), "EXTERNAL_DOMAIN;BURST", `["EXTERNAL_DOMAIN","BURST"]`},
+		{"all-four", insight.SetOf(insight.NewLocation, insight.Burst, insight.AdminGranted, insight.ExternalDomain),
+			"EXTERNAL_DOMAIN;ADMIN_GRANTED;BURST;NEW_LOCATION", `["EXTERNAL_DOMAIN","ADMIN_GRANTED","BURST","NEW_LOCATION"]`},
+		{"unknown-bit-is-skipped", insight.SetOf(insight.NewLocation) | 1<<9, "NEW_LOCATION", `["NEW_LOCATION"]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := xRow(xMs, xPlain())
+			r.Flags = tc.flags
+			out := xEncode(t, audit.CSV, r)
+			if want := ",req-1" + xChainCSV(xSeq) + tc.wantCell + "\r\n"; !strings.HasSuffix(out, want) {
+				t.Errorf("CSV row does not end with %q:\n%q", want, out)
+			}
+			rd := csv.NewReader(strings.NewReader(out))
+			rd.FieldsPerRecord = xCSVColumns
+			recs, err := rd.ReadAll()
+			if err != nil {
+				t.Fatalf("encoding/csv: %v", err)
+			}
+			if got := recs[0][xCSVColumns-1]; got != "flags" {
+				t.Errorf("last header cell %q, want flags", got)
+			}
+			if got := recs[1][xCSVColumns-1]; got != tc.wantCell {
+				t.Errorf("flags cell %q, want %q", got, tc.wantCell)
+			}
+			js := xEncode(t, audit.JSON, r)
+			if want := `,"hash":"` + xChainCells(xSeq)[2] + `","flags":` + tc.wantJSON + `}`; !strings.Contains(js, want) {
+				t.Errorf("want %s in the JSON:\n%s", want, js)
+			}
+			got := xDecodeStrict(t, js)
+			want := []string{}
+			if tc.wantCell != "" {
+				want = strings.Split(tc.wantCell, ";")
+			}
+			if diff := cmp.Diff(want, got[0].Flags); diff != "" {
+				t.Errorf("JSON flags read back (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -217,13 +217,14 @@ func FuzzCSVCell(f *testing.F) {
 			t.Fatal(err)
 		}
 		out := buf.String()
-		chain := ",42," + strings.Repeat("0f", 32) + "," + strings.Repeat("f0", 32) + "\r\n"
-		if !strings.HasPrefix(out, audit.CSVChainHeader+"\r\n") || !strings.HasSuffix(out, chain) {
-			t.Fatalf("output %q does not start with the header or end with the chain's cells and CRLF", out)
+		// The chain's cells, then the flags cell, empty for no flags.
+		chain := ",42," + strings.Repeat("0f", 32) + "," + strings.Repeat("f0", 32) + ",\r\n"
+		if !strings.HasPrefix(out, xCSVHeader+"\r\n") || !strings.HasSuffix(out, chain) {
+			t.Fatalf("output %q does not start with the header or end with the chain's cells, an empty flags cell and CRLF", out)
 		}
 		// RFC 4180: outside quotes, the row holds no CR or LF but its final
 		// CRLF (encoding/csv is lenient about bare CRs; spreadsheets are not).
-		data := strings.TrimSuffix(strings.TrimPrefix(out, audit.CSVChainHeader+"\r\n"), "\r\n")
+		data := strings.TrimSuffix(strings.TrimPrefix(out, xCSVHeader+"\r\n"), "\r\n")
 		quoted := false
 		for i := 0; i < len(data); i++ {
 			switch c := data[i]; {
@@ -233,7 +234,9 @@ func FuzzCSVCell(f *testing.F) {
 				t.Fatalf("unquoted line break at byte %d of the row %q", i, data)
 			}
 		}
-		records, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+		rd := csv.NewReader(strings.NewReader(out))
+		rd.FieldsPerRecord = xCSVColumns
+		records, err := rd.ReadAll()
 		if err != nil {
 			t.Fatalf("encoding/csv cannot read %q: %v", out, err)
 		}
@@ -247,7 +250,7 @@ func FuzzCSVCell(f *testing.F) {
 		// encoding/csv reads a quoted CRLF as LF; that is the reader's
 		// normalization, not the writer's doing.
 		want = strings.ReplaceAll(want, "\r\n", "\n")
-		if got := strings.Join(records[0], ","); got != audit.CSVChainHeader {
+		if got := strings.Join(records[0], ","); got != xCSVHeader {
 			t.Fatalf("header %q", got)
 		}
 		for i, cell := range records[1] {
@@ -257,7 +260,7 @@ func FuzzCSVCell(f *testing.F) {
 					t.Fatalf("occurred_at %q", cell)
 				}
 				continue
-			case 14, 15, 16: // sequence, prev_hash, hash: checked above
+			case 14, 15, 16, 17: // sequence, prev_hash, hash, flags: checked above
 				continue
 			}
 			if cell != want {

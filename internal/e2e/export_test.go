@@ -43,6 +43,9 @@ const (
 // xWithoutChain is a CSV record without the chain's cells.
 func xWithoutChain(rec []string) []string { return slices.Concat(rec[:xChainAt], rec[xChainAt+3:]) }
 
+// xCSVEventColumns is how many cells of a record are §7's event columns.
+const xCSVEventColumns = xChainAt
+
 // xJSONKeys are a JSON export object's keys in the order docs/API.md §7 and §9
 // give them, and its actor's and target's.
 const (
@@ -271,10 +274,32 @@ type xChain struct {
 }
 
 // xFileEvent is one object of a JSON export: the event as the API shows it,
-// and its chain.
+// its chain, and its advisory flags (docs/API.md §14).
 type xFileEvent struct {
 	event
 	xChain
+	Flags []string `json:"flags"`
+}
+
+// xFlagOrder is the AuditFlag enum's order, in which files list flags.
+var xFlagOrder = []string{"EXTERNAL_DOMAIN", "ADMIN_GRANTED", "BURST", "NEW_LOCATION"}
+
+// xCheckFlagNames checks one event's flags as a file lists them: none, or
+// distinct names of the enum in its order.
+func xCheckFlagNames(t testing.TB, where string, names []string, none bool) {
+	t.Helper()
+	if none {
+		return
+	}
+	last := -1
+	for _, n := range names {
+		i := slices.Index(xFlagOrder, n)
+		if i <= last {
+			t.Errorf("%s: flags %q are not distinct AuditFlag names in the enum's order", where, names)
+			return
+		}
+		last = i
+	}
 }
 
 var xHexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -433,6 +458,9 @@ func xCheckFile(t testing.TB, format string, f xFile, want []event) {
 		got := make([][]string, len(recs))
 		for i, rec := range recs {
 			got[i] = xWithoutChain(rec)
+			if i > 0 {
+				xCheckFlagNames(t, fmt.Sprintf("CSV row %d", i), strings.Split(rec[xCSVColumns-1], ";"), rec[xCSVColumns-1] == "")
+			}
 		}
 		if diff := cmp.Diff(xCSVRecords(want), got); diff != "" {
 			t.Errorf("CSV export is not what auditLog returns (-want +got):\n%s", diff)
@@ -444,6 +472,10 @@ func xCheckFile(t testing.TB, format string, f xFile, want []event) {
 		chain := make([]xChain, len(rows))
 		for i, r := range rows {
 			got[i], chain[i] = r.event, r.xChain
+			if r.Flags == nil {
+				t.Errorf("JSON object %d: flags is null or missing, want an array", i)
+			}
+			xCheckFlagNames(t, fmt.Sprintf("JSON object %d", i), r.Flags, len(r.Flags) == 0)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("JSON export is not what auditLog returns (-want +got):\n%s", diff)

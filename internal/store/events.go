@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 
@@ -98,11 +99,18 @@ func str(p *string) any {
 // key is the form of an email or label that the email filters compare; see
 // email.Key.
 func key(p *string) any {
-	if p == nil {
+	// A label longer than a filter may be (a long list of trusted domains)
+	// has no key: no filter can match it, and MySQL's key column holds what
+	// a filter's key can be, not more.
+	if p == nil || utf8.RuneCountInString(*p) > maxKeyedLabel {
 		return nil
 	}
 	return email.Key(*p)
 }
+
+// maxKeyedLabel is the longest label, in characters, that gets a key: the
+// longest actorEmail or targetLabel filter (audit.Filter.Validate).
+const maxKeyedLabel = 320
 
 func roleArg(p *role.Role) any {
 	if p == nil {

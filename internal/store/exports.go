@@ -284,7 +284,8 @@ func (s *Events) PruneEvents(ctx context.Context, workspaceID string, cutoff tim
 // PruneCounters deletes the hourly counters (by action and by actor) of
 // hours that ended before cutoff, which counts and summaries never read
 // (they cover only whole hours inside the window), and the networks last
-// seen before cutoff, which NEW_LOCATION no longer counts as seen.
+// seen before cutoff, which NEW_LOCATION no longer counts as seen (but not
+// the marker that the actor was seen at all: seenMarker).
 func (s *Events) PruneCounters(ctx context.Context, workspaceID string, cutoff time.Time) error {
 	defer s.c.db.actorSums.forget(workspaceID)
 	return s.c.run(ctx, true, func(db *gorm.DB) error {
@@ -294,7 +295,7 @@ func (s *Events) PruneCounters(ctx context.Context, workspaceID string, cutoff t
 				return err
 			}
 		}
-		return db.Exec("DELETE FROM actor_networks WHERE workspace_id = ? AND last_seen < ?", workspaceID, cutoff.UnixMilli()).Error
+		return db.Exec("DELETE FROM actor_networks WHERE workspace_id = ? AND last_seen < ? AND network <> ?", workspaceID, cutoff.UnixMilli(), seenMarker).Error
 	})
 }
 

@@ -19,9 +19,18 @@ import (
 // seenRefresh is how stale a network's last_seen may get before an event
 // from it writes it again. Rewriting it on every event would cost a write
 // per event; this way an actor who keeps acting from one network costs one
-// write an hour, and "seen within the retention window" is exact to the
-// hour (docs/API.md §14).
+// write an hour. The network's last use is then within seenRefresh after
+// last_seen, so "seen within the retention window" (docs/API.md §14) is
+// decided by last_seen alone except when the window starts in that hour;
+// then the actor's events of that hour tell (seenInEvents).
 const seenRefresh = 3_600_000 // ms
+
+// seenMarker is the network of the row that records that an actor has acted
+// in a workspace at all, written with their networks and never pruned: an
+// actor back after longer than the retention window, whose networks were
+// pruned, is not on their first event ever, so NEW_LOCATION must not depend
+// on whether the retention job ran in between.
+const seenMarker = ""
 
 // networkKey is one actor's network in one workspace.
 type networkKey struct{ workspaceID, actorID, network string }
@@ -106,12 +115,21 @@ func (c conn) decideFlags(ctx context.Context, events []audit.Event) (flagDecisi
 			}
 			ic.RecentActorEvents = prior.recent
 			ic.ActorSeenBefore = prior.anyNetwork
-			if prior.lastSeen.Valid && prior.lastSeen.Int64 >= ms-window {
+			seen := prior.lastSeen.Valid && prior.lastSeen.Int64 >= ms-window
+			if located && !seen && prior.lastSeen.Valid && prior.lastSeen.Int64+seenRefresh >= ms-window {
+				var err error
+				if seen, err = c.seenInEvents(ctx, e, network, ms-window, prior.lastSeen.Int64+seenRefresh); err != nil {
+					return d, err
+				}
+			}
+			if seen {
 				ic.SeenNetworks = []netip.Prefix{network}
 			}
 			if located && (!prior.lastSeen.Valid || prior.lastSeen.Int64 < ms-seenRefresh) {
 				k := networkKey{e.WorkspaceID, e.Actor.ID, network.String()}
 				d.seen[k] = max(d.seen[k], ms)
+				m := networkKey{e.WorkspaceID, e.Actor.ID, seenMarker}
+				d.seen[m] = max(d.seen[m], ms)
 			}
 		}
 		e.FlagSet = insight.Decide(ic)
@@ -152,6 +170,26 @@ func (c conn) actorHistory(ctx context.Context, e *audit.Event, burst bool, netw
 	})
 	h.anyNetwork = seen > 0
 	return h, err
+}
+
+// seenInEvents reports whether the event's actor has an event in its
+// workspace from network with occurredAt in [from, to]: at most an hour of
+// the actor's events, read when a network's last_seen cannot tell.
+func (c conn) seenInEvents(ctx context.Context, e *audit.Event, network netip.Prefix, from, to int64) (bool, error) {
+	var addrs []string
+	err := c.run(ctx, true, func(db *gorm.DB) error {
+		return db.Raw("SELECT DISTINCT ip_address FROM audit_events WHERE workspace_id = ? AND actor_id = ? AND occurred_at >= ? AND occurred_at <= ? AND ip_address IS NOT NULL",
+			e.WorkspaceID, e.Actor.ID, from, to).Scan(&addrs).Error
+	})
+	if err != nil {
+		return false, err
+	}
+	for _, a := range addrs {
+		if n, ok := insight.ParseNetwork(a); ok && n == network {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // adminDomains returns the email domains of the workspace's admins other

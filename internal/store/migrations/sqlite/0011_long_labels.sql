@@ -1,0 +1,2 @@
+-- Long target labels (see the MySQL migration): SQLite's TEXT columns hold
+-- them already; this version exists so that both dialects number alike.
