@@ -276,9 +276,8 @@ type xChain struct {
 // xFileEvent is one object of a JSON export: the event as the API shows it,
 // its chain, and its advisory flags (docs/API.md §14).
 type xFileEvent struct {
-	event
+	event // its Flags are the file's flags
 	xChain
-	Flags []string `json:"flags"`
 }
 
 // xFlagOrder is the AuditFlag enum's order, in which files list flags.
