@@ -166,7 +166,7 @@ func (b *bench) reads(ctx context.Context, rep *report) error {
 		{name: "summary (7 days)", query: `query($w: ID!, $since: Time, $until: Time) { auditLogSummary(workspaceId: $w, since: $since, until: $until) {
   since until total byAction { action count } byFlag { flag count } topActors { actor { id email type } count } } }`,
 			vars: map[string]any{"w": ws, "since": week.Format(time.RFC3339Nano), "until": now.Format(time.RFC3339Nano)},
-			sql: `SELECT COUNT(*) FROM audit_events WHERE workspace_id = ? AND occurred_at >= ? AND occurred_at < ?`, args: []any{ws, week.UnixMilli(), now.UnixMilli()}, iters: 5,
+			sql:  `SELECT COUNT(*) FROM audit_events WHERE workspace_id = ? AND occurred_at >= ? AND occurred_at < ?`, args: []any{ws, week.UnixMilli(), now.UnixMilli()}, iters: 5,
 			note: "SQL side: a plain COUNT(*) of the window, 5 samples", count: true, summary: true},
 	}
 	for _, c := range cases {
