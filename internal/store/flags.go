@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gorm.io/gorm"
@@ -74,6 +76,7 @@ func (c conn) decideFlags(ctx context.Context, events []audit.Event) (flagDecisi
 		if e.IPAddress != nil {
 			ic.Address = *e.IPAddress
 		}
+		var admins *string // whose admins' domains to read: all but this user
 		if ic.PersonEmail != "" && len(st.trusted) == 0 {
 			// The person joining is excluded: their own addition must not
 			// vouch for their domain.
@@ -83,19 +86,23 @@ func (c conn) decideFlags(ctx context.Context, events []audit.Event) (flagDecisi
 			} else if e.Action == audit.EmailInviteCreated {
 				person = ""
 			}
-			domains, err := c.adminDomains(ctx, e.WorkspaceID, person)
+			admins = &person
+		}
+		burst := insight.IsUserManagement(ic.Action)
+		network, located := insight.ParseNetwork(ic.Address)
+		if !burst && !located && admins != nil {
+			domains, err := c.adminDomains(ctx, e.WorkspaceID, *admins)
 			if err != nil {
 				return d, err
 			}
 			ic.AdminDomains = domains
 		}
-		burst := insight.IsUserManagement(ic.Action)
-		network, located := insight.ParseNetwork(ic.Address)
 		if burst || located {
-			prior, err := c.actorHistory(ctx, e, burst, network.String(), located)
+			prior, err := c.actorHistory(ctx, e, burst, network.String(), located, admins)
 			if err != nil {
 				return d, err
 			}
+			ic.AdminDomains = prior.adminDomains
 			// The transaction's earlier events, not in the table yet.
 			for _, p := range events[:i] {
 				if p.WorkspaceID != e.WorkspaceID || p.Actor.ID != e.Actor.ID {
@@ -141,13 +148,18 @@ func (c conn) decideFlags(ctx context.Context, events []audit.Event) (flagDecisi
 // their user-management events fall in the event's BURST window (counted up
 // to the threshold, no further), whether they were seen in any network, and
 // when last in the event's.
+//
+// With admins, the same statement also reads the email domains of the
+// workspace's admins other than *admins (what adminDomains reads), as rows
+// of their own: one round trip for both.
 type actorHistory struct {
-	recent     int
-	anyNetwork bool
-	lastSeen   sql.NullInt64
+	recent       int
+	anyNetwork   bool
+	lastSeen     sql.NullInt64
+	adminDomains []string
 }
 
-func (c conn) actorHistory(ctx context.Context, e *audit.Event, burst bool, network string, located bool) (actorHistory, error) {
+func (c conn) actorHistory(ctx context.Context, e *audit.Event, burst bool, network string, located bool, admins *string) (actorHistory, error) {
 	var cols []string
 	var args []any
 	if burst {
@@ -164,11 +176,47 @@ func (c conn) actorHistory(ctx context.Context, e *audit.Event, burst bool, netw
 		cols = append(cols, "0", "NULL")
 	}
 	var h actorHistory
-	var seen int
-	err := c.run(ctx, true, func(db *gorm.DB) error {
-		return db.Raw("SELECT "+strings.Join(cols, ", "), args...).Row().Scan(&h.recent, &seen, &h.lastSeen)
+	if admins == nil {
+		var seen int
+		err := c.run(ctx, true, func(db *gorm.DB) error {
+			return db.Raw("SELECT "+strings.Join(cols, ", "), args...).Row().Scan(&h.recent, &seen, &h.lastSeen)
+		})
+		h.anyNetwork = seen > 0
+		return h, err
+	}
+	// The history as the first row (a marker 0, then its three values as
+	// text), each admin's email a row after it (a marker 1).
+	q := unionAll(c.db.dialect, []string{
+		"SELECT 0 AS k, " + cols[0] + " AS a, " + cols[1] + " AS b, " + cols[2] + " AS c",
+		"SELECT 1, u.email, NULL, NULL FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.workspace_id = ? AND m.role = ? AND m.user_id <> ? LIMIT 1000",
 	})
-	h.anyNetwork = seen > 0
+	args = append(args, e.WorkspaceID, string(role.Admin), *admins)
+	err := c.run(ctx, true, func(db *gorm.DB) error {
+		return scanRows(db.Raw(q, args...), func(rows *sql.Rows) error {
+			var k int
+			var a, b, cc sql.NullString
+			if err := rows.Scan(&k, &a, &b, &cc); err != nil {
+				return err
+			}
+			if k == 1 {
+				if dom, err := insight.EmailDomain(a.String); err == nil {
+					h.adminDomains = append(h.adminDomains, dom)
+				}
+				return nil
+			}
+			h.recent, _ = strconv.Atoi(a.String)
+			seen, _ := strconv.Atoi(b.String)
+			h.anyNetwork = seen > 0
+			if cc.Valid {
+				ms, err := strconv.ParseInt(cc.String, 10, 64)
+				if err != nil {
+					return fmt.Errorf("store: last_seen %q: %w", cc.String, err)
+				}
+				h.lastSeen = sql.NullInt64{Int64: ms, Valid: true}
+			}
+			return nil
+		})
+	})
 	return h, err
 }
 
