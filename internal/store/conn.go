@@ -65,6 +65,9 @@ type lockState struct {
 	head chainHead
 	// trusted are the workspace's trusted domains, read with the lock.
 	trusted []string
+	// pre is the locking user's history, read with the lock, for the flags
+	// of the transaction's first event (see actorPrefetch); nil once used.
+	pre *actorPrefetch
 	// appended is whether the transaction appended events, so the new head
 	// must be written back to the workspace row.
 	appended bool

@@ -159,11 +159,14 @@ func (s *Workspaces) lockWorkspace(ctx context.Context, id, userID string) (work
 	var roleCol *string
 	var hs headScan
 	var trusted sql.NullString
+	pre := prefetchFor(ctx, userID)
+	pcols, pargs := pre.columns(id)
 	err := s.c.run(ctx, true, func(db *gorm.DB) error {
 		dest := append([]any{&w.ID, &w.Name, &w.Plan, &w.CreatedBy, &w.CreatedAt, &w.UpdatedAt, &roleCol, &trusted}, hs.dest()...)
+		dest = append(dest, pre.dest()...)
 		return db.Table("workspaces").
 			Select("workspaces.id, workspaces.name, workspaces.plan, workspaces.created_by, workspaces.created_at, workspaces.updated_at, m.role, workspaces.trusted_domains, "+
-				"workspaces.chain_sequence, workspaces.chain_hash, workspaces.chain_at, workspaces.chain_pruned_through").
+				"workspaces.chain_sequence, workspaces.chain_hash, workspaces.chain_at, workspaces.chain_pruned_through, "+pcols, pargs...).
 			Joins("LEFT JOIN memberships m ON m.workspace_id = workspaces.id AND m.user_id = ?", userID).
 			Where("workspaces.id = ?", id).
 			Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
@@ -176,6 +179,9 @@ func (s *Workspaces) lockWorkspace(ctx context.Context, id, userID string) (work
 	lk := workspace.Locked{Workspace: w.toDomain(), Now: s.c.lock(id, head), HeadSequence: head.seq, PrunedThrough: head.pruned}
 	lk.TrustedDomains = splitDomains(trusted.String)
 	s.c.state.locked[id].trusted = lk.TrustedDomains
+	if userID != "" {
+		s.c.state.locked[id].pre = pre
+	}
 	if roleCol != nil {
 		r := role.Role(*roleCol)
 		lk.Role = &r
