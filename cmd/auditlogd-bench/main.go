@@ -65,6 +65,7 @@ type options struct {
 	StreamLatencyTime time.Duration
 	StreamRounds      int
 	CatchUpTimeout    time.Duration
+	StreamParts       string
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -88,6 +89,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.StreamRate, "stream-rate", 100, "streams: audited mutations per second in all during the latency benchmark")
 	fs.DurationVar(&o.StreamLatencyTime, "stream-latency-time", 20*time.Second, "streams: how long the latency benchmark writes")
 	fs.IntVar(&o.StreamRounds, "stream-rounds", 2, "streams: rounds of the writes benchmark without, then with, streams")
+	fs.StringVar(&o.StreamParts, "stream-parts", "latency,writes,catchup", "streams: which of its benchmarks to run")
 	fs.DurationVar(&o.CatchUpTimeout, "catchup-timeout", 30*time.Minute, "streams: how long the catch-up of --workspace's log may take")
 	encodings := fs.String("export-encodings", "identity,gzip", "comma-separated Accept-Encodings to download each export with (identity, gzip, zstd)")
 	err := fs.Parse(args)

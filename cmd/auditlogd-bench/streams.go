@@ -377,14 +377,21 @@ func (b *bench) drain(ctx context.Context, as []attached, timeout time.Duration)
 func (b *bench) streams(ctx context.Context, rep *report) error {
 	res := &streamsResult{}
 	rep.Streams = res
-	if err := b.streamLatency(ctx, res); err != nil {
-		return fmt.Errorf("latency: %w", err)
+	parts := map[string]func(context.Context, *streamsResult) error{"latency": b.streamLatency, "writes": b.streamWrites, "catchup": b.catchUp}
+	chosen := map[string]bool{}
+	for _, p := range strings.Split(b.o.StreamParts, ",") {
+		if p = strings.TrimSpace(p); parts[p] == nil {
+			return fmt.Errorf("--stream-parts: no part %q (latency, writes, catchup)", p)
+		}
+		chosen[p] = true
 	}
-	if err := b.streamWrites(ctx, res); err != nil {
-		return fmt.Errorf("writes: %w", err)
-	}
-	if err := b.catchUp(ctx, res); err != nil {
-		return fmt.Errorf("catch-up: %w", err)
+	for _, name := range []string{"latency", "writes", "catchup"} {
+		if !chosen[name] {
+			continue
+		}
+		if err := parts[name](ctx, res); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
 	}
 	return nil
 }
