@@ -71,6 +71,15 @@ func (k *killReceiver) release() {
 }
 
 func (k *killReceiver) serve(w http.ResponseWriter, req *http.Request) {
+	// The whole body first: a trap springs on a delivery that has fully
+	// arrived (a server killed while still sending one is another case,
+	// and the receiver would have nothing to keep).
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		http.Error(w, "read", http.StatusBadRequest)
+		return
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
 	k.mu.Lock()
 	trap, hit, free := k.trap, k.hit, k.free
 	if trap != "" && k.skip > 0 {
