@@ -146,7 +146,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	a.Live = live.NewHub(db.Streams(), a.Workspaces, commits, live.Options{Log: log})
 	a.Deliverer = &stream.Deliverer{Store: db.Streams(), Leases: db.Leases(), Owner: lease.NewOwner(), TTL: cfg.LeaseTTL,
 		Client: stream.NewClient(stream.Options{AllowPrivate: cfg.StreamAllowPrivate, Timeout: opts.StreamTimeout}), Secrets: secrets, Signer: cfg.Signer,
-		Wake: commits, Now: now, Log: log}
+		Wake: commits, Now: now, Log: log, Linger: stream.DefaultLinger}
 	a.Pruner = audit.NewPruner(db.Events(), cfg.Retention, 0, now)
 	jwks, err := json.Marshal(cfg.Signer.JWKS())
 	if err != nil {

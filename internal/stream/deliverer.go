@@ -79,7 +79,17 @@ type Deliverer struct {
 	// Poll is how often a deliverer looks for events other replicas
 	// committed (its own commits wake it at once); 500 ms when zero.
 	Poll time.Duration
+	// Linger is how long after sending a batch that was not full a
+	// deliverer waits before it reads the next one, to fill it: a busy
+	// workspace's events then go in batches. An event after a quiet spell
+	// goes at once. Zero: no wait.
+	Linger time.Duration
 }
+
+// DefaultLinger is the Deliverer's Linger in auditlogd: a workspace written
+// continuously has its events sent about 20 times a second per stream, in
+// batches, instead of once per event; the 2 s of docs/API.md §11 is far off.
+const DefaultLinger = 50 * time.Millisecond
 
 // LeaseName is the name of a stream's lease.
 func LeaseName(streamID string) string { return "stream:" + streamID }
@@ -147,63 +157,158 @@ func (d *Deliverer) Run(ctx context.Context) {
 // errDeleted ends a stream's job: it was deleted.
 var errDeleted = errors.New("stream deleted")
 
+// batch is a stream's next events, read with the workspace's head (read
+// after them, so it covers them).
+type batch struct {
+	after  int64 // the position it was read after
+	events []audit.Event
+	head   audit.ChainHead
+	// deleted says the stream was deleted when a batch was read ahead
+	// (read first, as deliver reads it before the events).
+	deleted bool
+	err     error
+}
+
+// read reads the events after the position, and the head.
+func (d *Deliverer) read(ctx context.Context, workspaceID string, after int64) batch {
+	b := batch{after: after}
+	b.events, b.err = d.Store.EventsAfter(ctx, workspaceID, after, MaxBatch)
+	if b.err == nil && len(b.events) > 0 {
+		b.head, b.err = d.Store.Head(ctx, workspaceID)
+	}
+	return b
+}
+
+// readAhead is read of the batch after the one being sent, with the
+// stream's deletion.
+func (d *Deliverer) readAhead(ctx context.Context, id, workspaceID string, after int64) batch {
+	s, err := d.Store.GetStream(ctx, id)
+	if err != nil {
+		return batch{after: after, err: err}
+	}
+	if s.Deleted {
+		return batch{after: after, deleted: true}
+	}
+	return d.read(ctx, workspaceID, after)
+}
+
 // deliver is one stream's job while this replica holds its lease.
+//
+// Each batch is read after the stream's row (deleted? where? failing?),
+// as one step. While a backlog lasts (a full batch was read), that step
+// for the next batch runs while the current one is sent and recorded; the
+// next batch then goes with the position and health this deliverer just
+// recorded itself, holding the lease (the row read ahead only says whether
+// the stream was deleted meanwhile). When a batch was not full, the next
+// read waits until Linger has passed since it was sent, so that a busy
+// workspace's events go in batches rather than one request each.
 func (d *Deliverer) deliver(ctx context.Context, l lease.Lease, id string) error {
+	var (
+		s        Stream
+		known    bool // s is what this deliverer recorded last
+		ahead    chan batch
+		lastSent time.Time
+		lastFull bool
+	)
+	defer func() {
+		if ahead != nil {
+			<-ahead // the read ahead ends with ctx, or soon
+		}
+	}()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		s, err := d.Store.GetStream(ctx, id)
-		if err != nil {
-			return err
+		var b batch
+		if ahead != nil {
+			b = <-ahead
+			ahead = nil
 		}
-		if s.Deleted {
+		if known && b.deleted {
 			return errDeleted
 		}
-		if wait := s.Health.NextAttemptAt.Sub(d.Now()); wait > 0 {
-			if err := sleep(ctx, wait); err != nil {
+		if !known || b.err != nil || b.after != s.DeliveredThrough || len(b.events) == 0 {
+			if !lastFull && d.Linger > 0 {
+				if wait := d.Linger - time.Since(lastSent); wait > 0 {
+					if err := sleep(ctx, wait); err != nil {
+						return err
+					}
+				}
+			}
+			var err error
+			if s, err = d.Store.GetStream(ctx, id); err != nil {
 				return err
 			}
-			continue
+			if s.Deleted {
+				return errDeleted
+			}
+			if wait := s.Health.NextAttemptAt.Sub(d.Now()); wait > 0 {
+				known = false
+				if err := sleep(ctx, wait); err != nil {
+					return err
+				}
+				continue
+			}
+			// Listen before reading, so that a commit between the read and
+			// the wait is not missed.
+			changed := d.Wake.Changed(s.WorkspaceID)
+			if b = d.read(ctx, s.WorkspaceID, s.DeliveredThrough); b.err != nil {
+				return b.err
+			}
+			if len(b.events) == 0 {
+				known, lastFull = false, true // nothing waited: the next event goes at once
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-changed:
+				case <-time.After(d.Poll):
+				}
+				continue
+			}
 		}
-		// Listen before reading, so that a commit between the read and the
-		// wait is not missed.
-		changed := d.Wake.Changed(s.WorkspaceID)
-		events, err := d.Store.EventsAfter(ctx, s.WorkspaceID, s.DeliveredThrough, MaxBatch)
+		known = false
+		lastFull = len(b.events) == MaxBatch
+		if lastFull && b.events[0].Sequence == s.DeliveredThrough+1 && contiguous(b.events) {
+			// More is waiting: read it while this batch goes out.
+			ahead = make(chan batch, 1)
+			after, ws := b.events[len(b.events)-1].Sequence, s.WorkspaceID
+			go func() { ahead <- d.readAhead(ctx, id, ws, after) }()
+		}
+		lastSent = time.Now()
+		next, ok, err := d.attempt(ctx, l, s, b)
 		if err != nil {
 			return err
 		}
-		if len(events) == 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-changed:
-			case <-time.After(d.Poll):
-			}
-			continue
-		}
-		if err := d.attempt(ctx, l, s, events); err != nil {
-			return err
+		if ok {
+			s, known = next, true
 		}
 	}
 }
 
-// attempt delivers one batch and records the outcome.
-func (d *Deliverer) attempt(ctx context.Context, l lease.Lease, s Stream, events []audit.Event) error {
-	if first := events[0].Sequence; first != s.DeliveredThrough+1 {
-		head, err := d.Store.Head(ctx, s.WorkspaceID)
-		if err != nil {
-			return err
+// contiguous reports whether events have consecutive sequences.
+func contiguous(events []audit.Event) bool {
+	for i := 1; i < len(events); i++ {
+		if events[i].Sequence != events[i-1].Sequence+1 {
+			return false
 		}
-		if first-1 <= head.PrunedThrough {
+	}
+	return true
+}
+
+// attempt delivers one batch and records the outcome. When the batch was
+// acknowledged and recorded it returns the stream as recorded, and ok.
+func (d *Deliverer) attempt(ctx context.Context, l lease.Lease, s Stream, b batch) (Stream, bool, error) {
+	events := b.events
+	if first := events[0].Sequence; first != s.DeliveredThrough+1 {
+		if first-1 <= b.head.PrunedThrough {
 			// Retention deleted events before this stream delivered them:
 			// they are gone for every reader; the stream goes on after them.
 			d.Log.Warn("log stream: events pruned before delivery were skipped", "stream_id", s.ID,
 				"from", s.DeliveredThrough+1, "through", first-1)
-			return d.Store.RecordDelivery(ctx, l, s.ID, s.DeliveredThrough, first-1, s.Health)
+			return s, false, d.Store.RecordDelivery(ctx, l, s.ID, s.DeliveredThrough, first-1, s.Health)
 		}
 		h := s.Health.Failed(d.Now(), fmt.Sprintf("the log has no event %d (a gap in the chain)", s.DeliveredThrough+1), rand.Int64N)
-		return d.Store.RecordFailure(ctx, l, s.ID, h)
+		return s, false, d.Store.RecordFailure(ctx, l, s.ID, h)
 	}
 	// Deliver the contiguous run only.
 	n := 1
@@ -214,31 +319,32 @@ func (d *Deliverer) attempt(ctx context.Context, l lease.Lease, s Stream, events
 	secret, err := d.Secrets.Open(s.ID, s.SealedSecret)
 	if err != nil {
 		h := s.Health.Failed(d.Now(), err.Error(), rand.Int64N)
-		return d.Store.RecordFailure(ctx, l, s.ID, h)
+		return s, false, d.Store.RecordFailure(ctx, l, s.ID, h)
 	}
-	body, err := d.body(ctx, s, events)
+	body, err := d.body(s, events, b.head)
 	if err != nil {
-		return err
+		return s, false, err
 	}
 	res := d.Client.Deliver(ctx, s.URL, secret, body, ids.New(d.Now()))
 	if ctx.Err() != nil {
-		return ctx.Err() // not the receiver's failure: do not record it
+		return s, false, ctx.Err() // not the receiver's failure: do not record it
 	}
 	h := s.Health.Record(res, d.Now(), rand.Int64N)
 	if res.Acknowledged {
-		return d.Store.RecordDelivery(ctx, l, s.ID, s.DeliveredThrough, events[n-1].Sequence, h)
+		through := events[n-1].Sequence
+		if err := d.Store.RecordDelivery(ctx, l, s.ID, s.DeliveredThrough, through, h); err != nil {
+			return s, false, err
+		}
+		s.DeliveredThrough, s.Health = through, h
+		return s, true, nil
 	}
 	d.Log.Info("log stream: delivery failed", "stream_id", s.ID, "error", res.Error, "failures", h.ConsecutiveFailures)
-	return d.Store.RecordFailure(ctx, l, s.ID, h)
+	return s, false, d.Store.RecordFailure(ctx, l, s.ID, h)
 }
 
 // body is a delivery's body: the events as export JSON objects and the
 // workspace's signed head.
-func (d *Deliverer) body(ctx context.Context, s Stream, events []audit.Event) ([]byte, error) {
-	head, err := d.Store.Head(ctx, s.WorkspaceID)
-	if err != nil {
-		return nil, err
-	}
+func (d *Deliverer) body(s Stream, events []audit.Event, head audit.ChainHead) ([]byte, error) {
 	signed, err := d.Signer.Sign(integrity.Head{WorkspaceID: s.WorkspaceID, Sequence: head.Sequence, Hash: head.Hash,
 		SignedAt: d.Now().UTC().Truncate(time.Millisecond)})
 	if err != nil {
