@@ -354,12 +354,23 @@ func (d *Deliverer) body(s Stream, events []audit.Event, head audit.ChainHead) (
 	if err != nil {
 		return nil, err
 	}
-	objs := make([]json.RawMessage, len(events))
+	if len(events) == 0 || len(events) > MaxBatch {
+		return nil, fmt.Errorf("stream: a batch holds 1 to %d events, not %d", MaxBatch, len(events))
+	}
+	// One buffer for every event's object: AppendJSONObject appends.
+	var buf []byte
+	ends := make([]int, len(events))
 	for i := range events {
 		r := audit.RowOf(&events[i])
-		objs[i] = audit.AppendJSONObject(nil, &r)
+		buf = audit.AppendJSONObject(buf, &r)
+		ends[i] = len(buf)
 	}
-	return Body(s.WorkspaceID, s.ID, objs, headJSON)
+	objs := make([]json.RawMessage, len(events))
+	start := 0
+	for i, end := range ends {
+		objs[i], start = buf[start:end], end
+	}
+	return assemble(s.WorkspaceID, s.ID, objs, headJSON), nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
