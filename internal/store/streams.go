@@ -133,6 +133,47 @@ func (s *Streams) EventsAfter(ctx context.Context, workspaceID string, after int
 	return out, err
 }
 
+// ReadBatch returns at most limit events of the workspace with a sequence
+// above after, in sequence order, with the workspace's chain head and
+// whether the stream is deleted, all in one statement (one snapshot: the
+// head covers the events). The head and the deletion are uncorrelated
+// subqueries, which the database evaluates once; with no event there is no
+// row, and they are not needed.
+func (s *Streams) ReadBatch(ctx context.Context, streamID, workspaceID string, after int64, limit int) ([]audit.Event, audit.ChainHead, bool, error) {
+	out := make([]audit.Event, 0, limit)
+	var head audit.ChainHead
+	var deleted bool
+	err := s.c.run(ctx, false, func(db *gorm.DB) error {
+		rows, err := db.Raw(`SELECT `+eventColumns+`,
+			(SELECT deleted_at IS NOT NULL FROM log_streams WHERE id = ?),
+			(SELECT chain_sequence FROM workspaces WHERE id = ?), (SELECT chain_hash FROM workspaces WHERE id = ?),
+			(SELECT chain_at FROM workspaces WHERE id = ?), (SELECT chain_pruned_through FROM workspaces WHERE id = ?)
+			FROM audit_events WHERE workspace_id = ? AND sequence > ? ORDER BY sequence LIMIT ?`,
+			streamID, workspaceID, workspaceID, workspaceID, workspaceID, workspaceID, after, limit).Rows()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var sc eventScan
+		var hs headScan
+		var del bool
+		dest := append(sc.dest(), &del)
+		dest = append(dest, hs.dest()...)
+		for rows.Next() {
+			if err := rows.Scan(dest...); err != nil {
+				return err
+			}
+			out = append(out, sc.event())
+		}
+		if len(out) > 0 {
+			h := hs.head()
+			head, deleted = audit.ChainHead{Sequence: h.seq, Hash: h.hash, PrunedThrough: h.pruned}, del
+		}
+		return rows.Err()
+	})
+	return out, head, deleted, err
+}
+
 // Head returns the workspace's chain head.
 func (s *Streams) Head(ctx context.Context, workspaceID string) (audit.ChainHead, error) {
 	return (&Events{s.c}).Head(ctx, workspaceID)

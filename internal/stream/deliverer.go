@@ -43,6 +43,11 @@ type Store interface {
 	EventsAfter(ctx context.Context, workspaceID string, after int64, limit int) ([]audit.Event, error)
 	// Head returns the workspace's chain head.
 	Head(ctx context.Context, workspaceID string) (audit.ChainHead, error)
+	// ReadBatch is EventsAfter with the head (read with the events or
+	// after them, so that it covers them) and whether the stream is
+	// deleted, in one round trip; head and deleted are zero when there is
+	// no event.
+	ReadBatch(ctx context.Context, streamID, workspaceID string, after int64, limit int) ([]audit.Event, audit.ChainHead, bool, error)
 	// RecordDelivery moves the position from from to through and records
 	// the health, if l still holds the stream's lease and the position is
 	// still from.
@@ -157,51 +162,32 @@ func (d *Deliverer) Run(ctx context.Context) {
 // errDeleted ends a stream's job: it was deleted.
 var errDeleted = errors.New("stream deleted")
 
-// batch is a stream's next events, read with the workspace's head (read
-// after them, so it covers them).
+// batch is a stream's next events, read with the workspace's head (which
+// covers them) and whether the stream was deleted.
 type batch struct {
-	after  int64 // the position it was read after
-	events []audit.Event
-	head   audit.ChainHead
-	// deleted says the stream was deleted when a batch was read ahead
-	// (read first, as deliver reads it before the events).
+	after   int64 // the position it was read after
+	events  []audit.Event
+	head    audit.ChainHead
 	deleted bool
 	err     error
 }
 
-// read reads the events after the position, and the head.
-func (d *Deliverer) read(ctx context.Context, workspaceID string, after int64) batch {
+// read reads the events after the position, the head and the deletion.
+func (d *Deliverer) read(ctx context.Context, id, workspaceID string, after int64) batch {
 	b := batch{after: after}
-	b.events, b.err = d.Store.EventsAfter(ctx, workspaceID, after, MaxBatch)
-	if b.err == nil && len(b.events) > 0 {
-		b.head, b.err = d.Store.Head(ctx, workspaceID)
-	}
+	b.events, b.head, b.deleted, b.err = d.Store.ReadBatch(ctx, id, workspaceID, after, MaxBatch)
 	return b
-}
-
-// readAhead is read of the batch after the one being sent, with the
-// stream's deletion.
-func (d *Deliverer) readAhead(ctx context.Context, id, workspaceID string, after int64) batch {
-	s, err := d.Store.GetStream(ctx, id)
-	if err != nil {
-		return batch{after: after, err: err}
-	}
-	if s.Deleted {
-		return batch{after: after, deleted: true}
-	}
-	return d.read(ctx, workspaceID, after)
 }
 
 // deliver is one stream's job while this replica holds its lease.
 //
-// Each batch is read after the stream's row (deleted? where? failing?),
-// as one step. While a backlog lasts (a full batch was read), that step
-// for the next batch runs while the current one is sent and recorded; the
-// next batch then goes with the position and health this deliverer just
-// recorded itself, holding the lease (the row read ahead only says whether
-// the stream was deleted meanwhile). When a batch was not full, the next
-// read waits until Linger has passed since it was sent, so that a busy
-// workspace's events go in batches rather than one request each.
+// A batch is read in one statement with the head and whether the stream
+// was deleted. The stream's row (position, health) is read before a batch
+// unless this deliverer has just recorded it itself, holding the lease.
+// While a backlog lasts (a full batch was read), the next batch is read
+// while the current one is sent and recorded. When a batch was not full,
+// the next read waits until Linger has passed since it was sent, so that a
+// busy workspace's events go in batches rather than one request each.
 func (d *Deliverer) deliver(ctx context.Context, l lease.Lease, id string) error {
 	var (
 		s        Stream
@@ -224,7 +210,7 @@ func (d *Deliverer) deliver(ctx context.Context, l lease.Lease, id string) error
 			b = <-ahead
 			ahead = nil
 		}
-		if known && b.deleted {
+		if b.deleted {
 			return errDeleted
 		}
 		if !known || b.err != nil || b.after != s.DeliveredThrough || len(b.events) == 0 {
@@ -235,25 +221,29 @@ func (d *Deliverer) deliver(ctx context.Context, l lease.Lease, id string) error
 					}
 				}
 			}
-			var err error
-			if s, err = d.Store.GetStream(ctx, id); err != nil {
-				return err
-			}
-			if s.Deleted {
-				return errDeleted
-			}
-			if wait := s.Health.NextAttemptAt.Sub(d.Now()); wait > 0 {
-				known = false
-				if err := sleep(ctx, wait); err != nil {
+			if !known {
+				var err error
+				if s, err = d.Store.GetStream(ctx, id); err != nil {
 					return err
 				}
-				continue
+				if s.Deleted {
+					return errDeleted
+				}
+				if wait := s.Health.NextAttemptAt.Sub(d.Now()); wait > 0 {
+					if err := sleep(ctx, wait); err != nil {
+						return err
+					}
+					continue
+				}
 			}
 			// Listen before reading, so that a commit between the read and
 			// the wait is not missed.
 			changed := d.Wake.Changed(s.WorkspaceID)
-			if b = d.read(ctx, s.WorkspaceID, s.DeliveredThrough); b.err != nil {
+			if b = d.read(ctx, id, s.WorkspaceID, s.DeliveredThrough); b.err != nil {
 				return b.err
+			}
+			if b.deleted {
+				return errDeleted
 			}
 			if len(b.events) == 0 {
 				known, lastFull = false, true // nothing waited: the next event goes at once
@@ -272,7 +262,7 @@ func (d *Deliverer) deliver(ctx context.Context, l lease.Lease, id string) error
 			// More is waiting: read it while this batch goes out.
 			ahead = make(chan batch, 1)
 			after, ws := b.events[len(b.events)-1].Sequence, s.WorkspaceID
-			go func() { ahead <- d.readAhead(ctx, id, ws, after) }()
+			go func() { ahead <- d.read(ctx, id, ws, after) }()
 		}
 		lastSent = time.Now()
 		next, ok, err := d.attempt(ctx, l, s, b)
