@@ -88,7 +88,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.StreamClients, "stream-clients", 4, "streams: clients writing during the latency benchmark")
 	fs.Float64Var(&o.StreamRate, "stream-rate", 100, "streams: audited mutations per second in all during the latency benchmark")
 	fs.DurationVar(&o.StreamLatencyTime, "stream-latency-time", 20*time.Second, "streams: how long the latency benchmark writes")
-	fs.IntVar(&o.StreamRounds, "stream-rounds", 2, "streams: rounds of the writes benchmark without, then with, streams")
+	fs.IntVar(&o.StreamRounds, "stream-rounds", 2, "streams: rounds of the writes benchmark, each one run without streams and one with (ordered without, with, with, without, …)")
 	fs.StringVar(&o.StreamParts, "stream-parts", "latency,writes,catchup", "streams: which of its benchmarks to run")
 	fs.DurationVar(&o.CatchUpTimeout, "catchup-timeout", 30*time.Minute, "streams: how long the catch-up of --workspace's log may take")
 	encodings := fs.String("export-encodings", "identity,gzip", "comma-separated Accept-Encodings to download each export with (identity, gzip, zstd)")

@@ -30,8 +30,9 @@ import (
 //     time from the event's occurredAt (stamped by the server in the event's
 //     transaction, same machine clock) to its arrival at the receiver.
 //   - writes: the writes benchmark (--clients clients for --write-time), in
-//     rounds, without streams and then with --streams streams on the
-//     writers' workspaces (one per workspace, round robin), alternating.
+//     rounds without streams and with --streams streams on the writers'
+//     workspaces (one per workspace, round robin), ordered without, with,
+//     with, without, … so that a drift over the run weighs on both.
 //   - catch-up: a stream created with startAt EARLIEST on --workspace (the
 //     seeded backlog) to one receiver; events per second from the creation
 //     request until the receiver has the stream's own LOG_STREAM_CREATED.
@@ -77,6 +78,7 @@ type streamWriteRound struct {
 	// BehindAtEnd how many were still to deliver when the writes stopped,
 	// and DrainSeconds how long they took to arrive after that.
 	Delivered    int64   `json:"delivered,omitempty"`
+	Batches      int     `json:"batches,omitempty"`
 	BehindAtEnd  int64   `json:"behindAtEnd,omitempty"`
 	DrainSeconds float64 `json:"drainSeconds,omitempty"`
 }
@@ -526,51 +528,72 @@ func (b *bench) streamWrites(ctx context.Context, res *streamsResult) error {
 	for _, w := range writers {
 		workspaces = append(workspaces, w.ws)
 	}
+	// Rounds go without, with, with, without, …: a drift of the machine's
+	// speed over the run (other work, the log growing) weighs on both.
 	var with, without float64
 	for r := range b.o.StreamRounds {
-		fmt.Fprintf(os.Stderr, "  writes, round %d: %d clients for %s without streams…\n", r+1, len(writers), b.o.WriteTime)
-		plain, err := b.runWriters(ctx, writers, b.o.WriteTime)
-		if err != nil {
-			return err
+		order := []bool{false, true}
+		if r%2 == 1 {
+			order = []bool{true, false}
 		}
-		res.Writes = append(res.Writes, streamWriteRound{Result: plain})
-		without += plain.PerSec
-
-		fmt.Fprintf(os.Stderr, "  writes, round %d: with %d streams…\n", r+1, b.o.Streams)
-		as, err := b.attach(ctx, workspaces, b.o.Streams, "NOW", false)
-		if err != nil {
-			_ = b.detach(context.WithoutCancel(ctx), as, res)
-			return err
-		}
-		streamed, err := b.runWriters(ctx, writers, b.o.WriteTime)
-		if err != nil {
-			_ = b.detach(context.WithoutCancel(ctx), as, res)
-			return err
-		}
-		stopped := time.Now()
-		behind, missing, err := b.drain(ctx, as, 2*time.Minute)
-		round := streamWriteRound{Streams: len(as), Result: streamed, BehindAtEnd: behind, DrainSeconds: time.Since(stopped).Seconds()}
-		for _, a := range as {
-			a.sink.mu.Lock()
-			round.Delivered += a.sink.events
-			a.sink.mu.Unlock()
-		}
-		if missing > 0 {
-			res.Problems = append(res.Problems, fmt.Sprintf("writes round %d: %d events not delivered two minutes after the writes stopped", r+1, missing))
-		}
-		res.Writes = append(res.Writes, round)
-		with += streamed.PerSec
-		if derr := b.detach(context.WithoutCancel(ctx), as, res); err == nil {
-			err = derr
-		}
-		if err != nil {
-			return err
+		for _, streamed := range order {
+			if !streamed {
+				fmt.Fprintf(os.Stderr, "  writes, round %d: %d clients for %s without streams…\n", r+1, len(writers), b.o.WriteTime)
+				plain, err := b.runWriters(ctx, writers, b.o.WriteTime)
+				if err != nil {
+					return err
+				}
+				res.Writes = append(res.Writes, streamWriteRound{Result: plain})
+				without += plain.PerSec
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "  writes, round %d: with %d streams…\n", r+1, b.o.Streams)
+			round, err := b.streamedWrites(ctx, writers, workspaces, r, res)
+			if err != nil {
+				return err
+			}
+			res.Writes = append(res.Writes, round)
+			with += round.Result.PerSec
 		}
 	}
 	if without > 0 {
 		res.WritesRatio = with / without
 	}
 	return nil
+}
+
+// streamedWrites is one run of the writers with --streams streams on their
+// workspaces, which must deliver everything written.
+func (b *bench) streamedWrites(ctx context.Context, writers []*writer, workspaces []string, r int, res *streamsResult) (round streamWriteRound, err error) {
+	as, err := b.attach(ctx, workspaces, b.o.Streams, "NOW", false)
+	defer func() {
+		if derr := b.detach(context.WithoutCancel(ctx), as, res); err == nil {
+			err = derr
+		}
+	}()
+	if err != nil {
+		return round, err
+	}
+	streamed, err := b.runWriters(ctx, writers, b.o.WriteTime)
+	if err != nil {
+		return round, err
+	}
+	stopped := time.Now()
+	behind, missing, err := b.drain(ctx, as, 2*time.Minute)
+	if err != nil {
+		return round, err
+	}
+	round = streamWriteRound{Streams: len(as), Result: streamed, BehindAtEnd: behind, DrainSeconds: time.Since(stopped).Seconds()}
+	for _, a := range as {
+		a.sink.mu.Lock()
+		round.Delivered += a.sink.events
+		round.Batches += a.sink.batches
+		a.sink.mu.Unlock()
+	}
+	if missing > 0 {
+		res.Problems = append(res.Problems, fmt.Sprintf("writes round %d: %d events not delivered two minutes after the writes stopped", r+1, missing))
+	}
+	return round, nil
 }
 
 // catchUp delivers the workspace's whole retained log to one receiver
@@ -665,12 +688,12 @@ func (r *streamsResult) markdown(w io.Writer) {
 			x.Streams, x.Clients, x.Seconds, x.PerSec, x.Events, x.Deliveries, x.Missing, x.P50, x.P90, x.P99, x.Max, 100*x.Within2s)
 	}
 	if len(r.Writes) > 0 {
-		fmt.Fprintln(w, "| audited mutations | streams | clients | seconds | mutations | per second | p50 | p99 | errors | events expected | events found | delivered | behind at end | drained in |")
-		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+		fmt.Fprintln(w, "| audited mutations | streams | clients | seconds | mutations | per second | p50 | p99 | errors | events expected | events found | delivered | batches | behind at end | drained in |")
+		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 		for _, x := range r.Writes {
-			fmt.Fprintf(w, "| invite create/delete, role up/down, remove/add | %d | %d | %.1f | %d | %.0f | %.2f ms | %.2f ms | %d | %d | %d | %d | %d | %.1f s |\n",
+			fmt.Fprintf(w, "| invite create/delete, role up/down, remove/add | %d | %d | %.1f | %d | %.0f | %.2f ms | %.2f ms | %d | %d | %d | %d | %d | %d | %.1f s |\n",
 				x.Streams, x.Result.Clients, x.Result.Seconds, x.Result.Mutations, x.Result.PerSec, x.Result.P50, x.Result.P99, x.Result.Errors,
-				x.Result.EventsExpected, x.Result.EventsFound, x.Delivered, x.BehindAtEnd, x.DrainSeconds)
+				x.Result.EventsExpected, x.Result.EventsFound, x.Delivered, x.Batches, x.BehindAtEnd, x.DrainSeconds)
 		}
 		fmt.Fprintf(w, "\nWith streams ÷ without (mean per second): %.3f\n\n", r.WritesRatio)
 	}
