@@ -170,6 +170,9 @@ type batch struct {
 	head    audit.ChainHead
 	deleted bool
 	err     error
+	// body is the delivery's body when it was made ahead, with the read
+	// (only for a contiguous run of events, which is sent whole).
+	body []byte
 }
 
 // read reads the events after the position, the head and the deletion.
@@ -262,7 +265,15 @@ func (d *Deliverer) deliver(ctx context.Context, l lease.Lease, id string) error
 			// More is waiting: read it while this batch goes out.
 			ahead = make(chan batch, 1)
 			after, ws := b.events[len(b.events)-1].Sequence, s.WorkspaceID
-			go func() { ahead <- d.read(ctx, id, ws, after) }()
+			go func() {
+				next := d.read(ctx, id, ws, after)
+				if next.err == nil && !next.deleted && len(next.events) > 0 && contiguous(next.events) {
+					// Encode it here too: that CPU then overlaps the wait
+					// for the receiver and the database.
+					next.body, next.err = d.body(id, ws, next.events, next.head)
+				}
+				ahead <- next
+			}()
 		}
 		lastSent = time.Now()
 		next, ok, err := d.attempt(ctx, l, s, b)
@@ -311,9 +322,11 @@ func (d *Deliverer) attempt(ctx context.Context, l lease.Lease, s Stream, b batc
 		h := s.Health.Failed(d.Now(), err.Error(), rand.Int64N)
 		return s, false, d.Store.RecordFailure(ctx, l, s.ID, h)
 	}
-	body, err := d.body(s, events, b.head)
-	if err != nil {
-		return s, false, err
+	body := b.body
+	if body == nil || n != len(b.events) {
+		if body, err = d.body(s.ID, s.WorkspaceID, events, b.head); err != nil {
+			return s, false, err
+		}
 	}
 	res := d.Client.Deliver(ctx, s.URL, secret, body, ids.New(d.Now()))
 	if ctx.Err() != nil {
@@ -334,8 +347,8 @@ func (d *Deliverer) attempt(ctx context.Context, l lease.Lease, s Stream, b batc
 
 // body is a delivery's body: the events as export JSON objects and the
 // workspace's signed head.
-func (d *Deliverer) body(s Stream, events []audit.Event, head audit.ChainHead) ([]byte, error) {
-	signed, err := d.Signer.Sign(integrity.Head{WorkspaceID: s.WorkspaceID, Sequence: head.Sequence, Hash: head.Hash,
+func (d *Deliverer) body(streamID, workspaceID string, events []audit.Event, head audit.ChainHead) ([]byte, error) {
+	signed, err := d.Signer.Sign(integrity.Head{WorkspaceID: workspaceID, Sequence: head.Sequence, Hash: head.Hash,
 		SignedAt: d.Now().UTC().Truncate(time.Millisecond)})
 	if err != nil {
 		return nil, err
@@ -360,7 +373,7 @@ func (d *Deliverer) body(s Stream, events []audit.Event, head audit.ChainHead) (
 	for i, end := range ends {
 		objs[i], start = buf[start:end], end
 	}
-	return assemble(s.WorkspaceID, s.ID, objs, headJSON), nil
+	return assemble(workspaceID, streamID, objs, headJSON), nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
