@@ -528,9 +528,10 @@ func (b *bench) streamWrites(ctx context.Context, res *streamsResult) error {
 	for _, w := range writers {
 		workspaces = append(workspaces, w.ws)
 	}
-	// A first run, not counted: the first run on fresh workspaces was the
-	// fastest every time (about 20% faster than the next one without
-	// streams), which would favour whichever side ran first. Then rounds go
+	// A first run, not counted: in earlier runs the first run on fresh
+	// workspaces was sometimes much the fastest (60–70% faster than the next
+	// one without streams), which favoured whichever side ran first; this
+	// does not always remove that. Then rounds go
 	// without, with, with, without, …: a drift of the machine's speed over
 	// the run (other work, the log growing) weighs on both.
 	fmt.Fprintf(os.Stderr, "  writes: a first run of %s, not counted…\n", b.o.WriteTime)
