@@ -38,15 +38,11 @@ type Store interface {
 	// GetStream returns a stream, deleted or not (apperr.ErrNotFound if
 	// there is none).
 	GetStream(ctx context.Context, id string) (Stream, error)
-	// EventsAfter returns at most limit events of the workspace with a
-	// sequence above after, in sequence order.
-	EventsAfter(ctx context.Context, workspaceID string, after int64, limit int) ([]audit.Event, error)
-	// Head returns the workspace's chain head.
-	Head(ctx context.Context, workspaceID string) (audit.ChainHead, error)
-	// ReadBatch is EventsAfter with the head (read with the events or
-	// after them, so that it covers them) and whether the stream is
-	// deleted, in one round trip; head and deleted are zero when there is
-	// no event.
+	// ReadBatch returns at most limit events of the workspace with a
+	// sequence above after, in sequence order, with the workspace's chain
+	// head (read with the events or after them, so that it covers them)
+	// and whether the stream is deleted, in one round trip; head and
+	// deleted are zero when there is no event.
 	ReadBatch(ctx context.Context, streamID, workspaceID string, after int64, limit int) ([]audit.Event, audit.ChainHead, bool, error)
 	// RecordDelivery moves the position from from to through and records
 	// the health, if l still holds the stream's lease and the position is
