@@ -26,6 +26,17 @@ type bench struct {
 	http  *http.Client
 	db    *sql.DB
 	token string
+	// owners are the tokens of the admins of the workspaces the bench
+	// made (newWriters); other workspaces are the admin's of --admin-sub.
+	owners map[string]string
+}
+
+// tokenFor returns the token of an admin of the workspace.
+func (b *bench) tokenFor(ws string) string {
+	if t, ok := b.owners[ws]; ok {
+		return t
+	}
+	return b.token
 }
 
 func newBench(ctx context.Context, o options) (*bench, error) {
@@ -57,7 +68,7 @@ func newBench(ctx context.Context, o options) (*bench, error) {
 		return nil, err
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64, DisableCompression: true}
-	return &bench{o: o, http: &http.Client{Transport: tr}, db: db, token: tok}, nil
+	return &bench{o: o, http: &http.Client{Transport: tr}, db: db, token: tok, owners: map[string]string{}}, nil
 }
 
 func (b *bench) close() { b.db.Close() }

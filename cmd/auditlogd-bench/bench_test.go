@@ -26,7 +26,9 @@ const testSecret = "bench-test-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 // against a server on a seeded MariaDB database, and checks that the report
 // holds a measurement for each case: latencies and their SQL counterpart for
 // every read, an exact count, both exports with their floor and memory, and
-// writes whose events were all found.
+// writes whose events were all found; and for the streams suite, latencies
+// of every event to every stream, writes with and without streams, and the
+// catch-up of the seeded log, all delivered without a problem.
 func TestBenchReportsWhatItMeasured(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seeds 52,000 events")
@@ -50,7 +52,8 @@ func TestBenchReportsWhatItMeasured(t *testing.T) {
 
 	srv := httptest.NewUnstartedServer(nil)
 	vars := map[string]string{"AUDITLOG_DATABASE_URL": db.URL, "AUDITLOG_JWT_SECRET": testSecret, "AUDITLOG_EXPORT_SECRET": testSecret,
-		"AUDITLOG_RATE_LIMIT_RPS": "0", "AUDITLOG_PUBLIC_URL": "http://" + srv.Listener.Addr().String()}
+		"AUDITLOG_RATE_LIMIT_RPS": "0", "AUDITLOG_PUBLIC_URL": "http://" + srv.Listener.Addr().String(),
+		"AUDITLOG_STREAM_ALLOW_PRIVATE": "true"}
 	cfg, err := config.Load(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -60,14 +63,25 @@ func TestBenchReportsWhatItMeasured(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
+	dctx, stopDelivery := context.WithCancel(ctx)
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		a.DeliverLoop(dctx)
+	}()
+	defer func() {
+		stopDelivery()
+		<-delivered
+	}()
 	srv.Config.Handler = a.Handler
 	srv.Start()
 	defer srv.Close()
 
 	var out, errOut bytes.Buffer
 	err = run(ctx, []string{"--url", srv.URL, "--database-url", db.URL, "--jwt-secret", testSecret,
-		"--workspace", res.Largest, "--server-pid", strconv.Itoa(os.Getpid()), "--suite", "all",
-		"--iterations", "5", "--clients", "2", "--write-time", "2s", "--json"}, &out, &errOut)
+		"--workspace", res.Largest, "--server-pid", strconv.Itoa(os.Getpid()), "--suite", "all,streams",
+		"--iterations", "5", "--clients", "2", "--write-time", "2s", "--streams", "3", "--stream-latency-time", "2s", "--stream-rounds", "1",
+		"--json"}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, errOut.String())
 	}
@@ -112,5 +126,34 @@ func TestBenchReportsWhatItMeasured(t *testing.T) {
 	w := rep.Writes
 	if w == nil || w.Mutations == 0 || w.PerSec <= 0 || w.Errors != 0 || w.EventsFound != w.EventsExpected {
 		t.Errorf("writes: %+v", w)
+	}
+	sr := rep.Streams
+	if sr == nil || sr.Latency == nil || sr.CatchUp == nil || len(sr.Writes) != 2 {
+		t.Fatalf("streams: %+v", sr)
+	}
+	if len(sr.Problems) > 0 {
+		t.Errorf("the receivers saw problems: %q", sr.Problems)
+	}
+	l := sr.Latency
+	if l.Streams != 3 || l.Mutations == 0 || l.Errors != 0 || l.Events != int64(l.Mutations) || l.Deliveries != 3*l.Events || l.Missing != 0 ||
+		l.P50 <= 0 || l.P99 < l.P50 || l.Max < l.P99 {
+		t.Errorf("stream latency: %+v", l)
+	}
+	for i, r := range sr.Writes {
+		w := r.Result
+		if w.Mutations == 0 || w.Errors != 0 || w.EventsFound != w.EventsExpected || r.Streams != 3*(i%2) {
+			t.Errorf("writes round %d: %+v", i, r)
+		}
+		// Each of the 3 streams is on one of the 2 writers' workspaces.
+		if r.Streams > 0 && r.Delivered < int64(w.Mutations)/2 {
+			t.Errorf("writes round %d: the streams delivered %d events of %d written", i, r.Delivered, w.Mutations)
+		}
+	}
+	if sr.WritesRatio <= 0 {
+		t.Errorf("with ÷ without: %v", sr.WritesRatio)
+	}
+	c := sr.CatchUp
+	if c.Events < events || c.PerSec <= 0 || c.Batches < events/100 || c.Repeated != 0 || c.MiB <= 0 {
+		t.Errorf("catch-up: %+v", c)
 	}
 }

@@ -10,7 +10,9 @@
 // Suites: reads (pages, filters, deep pages, totalCount, backward paging),
 // export (CSV and JSON: rows/s and the server's peak memory, against a plain
 // database/sql scan of the same rows), writes (audited mutations with
-// concurrent clients). See docs/BENCHMARKS.md.
+// concurrent clients), streams (log streams: latency event → receiver,
+// writes with and without streams, catch-up of a backlog; not part of all).
+// See docs/BENCHMARKS.md.
 package main
 
 import (
@@ -56,6 +58,14 @@ type options struct {
 	// ExportEncodings are the Accept-Encodings each export is downloaded
 	// with: identity, gzip, zstd.
 	ExportEncodings []string
+	// The streams suite (streams.go).
+	Streams           int
+	StreamClients     int
+	StreamRate        float64
+	StreamLatencyTime time.Duration
+	StreamRounds      int
+	CatchUpTimeout    time.Duration
+	StreamParts       string
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -69,11 +79,18 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.AdminEmail, "admin-email", "bench@example.com", "that admin's email")
 	fs.StringVar(&o.Workspace, "workspace", "", "workspace to read (seed's \"largest\")")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "pid of the server process, to read its memory (Linux /proc)")
-	fs.StringVar(&o.Suite, "suite", "all", "reads, export, writes or all")
+	fs.StringVar(&o.Suite, "suite", "all", "comma-separated: reads, export, writes, streams; all is reads,export,writes")
 	fs.IntVar(&o.Iterations, "iterations", 200, "samples per read benchmark")
 	fs.IntVar(&o.Clients, "clients", 16, "concurrent clients of the write benchmark")
 	fs.DurationVar(&o.WriteTime, "write-time", 20*time.Second, "how long the write benchmark runs")
 	fs.BoolVar(&o.JSON, "json", false, "print the report as JSON")
+	fs.IntVar(&o.Streams, "streams", 10, "streams: active log streams, each to its own receiver in this process")
+	fs.IntVar(&o.StreamClients, "stream-clients", 4, "streams: clients writing during the latency benchmark")
+	fs.Float64Var(&o.StreamRate, "stream-rate", 100, "streams: audited mutations per second in all during the latency benchmark")
+	fs.DurationVar(&o.StreamLatencyTime, "stream-latency-time", 20*time.Second, "streams: how long the latency benchmark writes")
+	fs.IntVar(&o.StreamRounds, "stream-rounds", 2, "streams: rounds of the writes benchmark, each one run without streams and one with (ordered without, with, with, without, …)")
+	fs.StringVar(&o.StreamParts, "stream-parts", "latency,writes,catchup", "streams: which of its benchmarks to run")
+	fs.DurationVar(&o.CatchUpTimeout, "catchup-timeout", 30*time.Minute, "streams: how long the catch-up of --workspace's log may take")
 	encodings := fs.String("export-encodings", "identity,gzip", "comma-separated Accept-Encodings to download each export with (identity, gzip, zstd)")
 	err := fs.Parse(args)
 	for _, e := range strings.Split(*encodings, ",") {
@@ -83,6 +100,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	}
 	if err != nil {
 		return o, err
+	}
+	if o.Streams < 1 || o.StreamClients < 1 || o.StreamRate <= 0 || o.StreamRounds < 1 {
+		return o, errors.New("--streams, --stream-clients, --stream-rate and --stream-rounds must be positive")
 	}
 	if o.Workspace == "" || o.DatabaseURL == "" || o.JWTSecret == "" {
 		return o, errors.New("--workspace, --database-url and --jwt-secret are required")
@@ -102,10 +122,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer b.close()
 	rep := &report{Started: time.Now().UTC(), Machine: machine(), Workspace: o.Workspace}
 	suites := map[string]func(context.Context, *report) error{
-		"reads": b.reads, "export": b.exports, "writes": b.writes,
+		"reads": b.reads, "export": b.exports, "writes": b.writes, "streams": b.streams,
 	}
-	for _, name := range []string{"reads", "export", "writes"} {
-		if o.Suite != "all" && !strings.Contains(o.Suite, name) {
+	chosen := map[string]bool{}
+	for _, s := range strings.Split(o.Suite, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "all":
+			chosen["reads"], chosen["export"], chosen["writes"] = true, true, true
+		case "":
+		default:
+			if suites[s] == nil {
+				return fmt.Errorf("--suite: no suite %q", s)
+			}
+			chosen[s] = true
+		}
+	}
+	for _, name := range []string{"reads", "export", "writes", "streams"} {
+		if !chosen[name] {
 			continue
 		}
 		fmt.Fprintf(stderr, "running %s…\n", name)

@@ -15,6 +15,7 @@ type report struct {
 	Reads     []readResult   `json:"reads,omitempty"`
 	Exports   []exportResult `json:"exports,omitempty"`
 	Writes    *writeResult   `json:"writes,omitempty"`
+	Streams   *streamsResult `json:"streams,omitempty"`
 }
 
 // markdown prints the report as markdown tables, ready for BENCHMARKS.md.
@@ -53,5 +54,8 @@ func (r *report) markdown(w io.Writer) {
 		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 		fmt.Fprintf(w, "| invite create/delete, role up/down, remove/add | %d | %.1f | %d | %.0f | %.2f ms | %.2f ms | %d | %d | %d |\n\n",
 			x.Clients, x.Seconds, x.Mutations, x.PerSec, x.P50, x.P99, x.Errors, x.EventsExpected, x.EventsFound)
+	}
+	if r.Streams != nil {
+		r.Streams.markdown(w)
 	}
 }

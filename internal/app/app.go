@@ -83,6 +83,10 @@ type Options struct {
 	ExportBatchDeadline time.Duration
 	// Downloads replace the limits on export downloads at once.
 	Downloads httpserver.DownloadLimits
+	// StreamTimeout replaces how long a log stream's receiver has to answer
+	// a delivery (docs/API.md §11: 10 s), so that tests of a receiver that
+	// hangs need not wait that long.
+	StreamTimeout time.Duration
 }
 
 // AddressRateFactor is how many times the per-user rate a client address
@@ -141,8 +145,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	a.Workspaces.SetStreamPolicy(workspace.StreamPolicy{AllowPrivate: cfg.StreamAllowPrivate, Resolver: net.DefaultResolver, Secrets: secrets})
 	a.Live = live.NewHub(db.Streams(), a.Workspaces, commits, live.Options{Log: log})
 	a.Deliverer = &stream.Deliverer{Store: db.Streams(), Leases: db.Leases(), Owner: lease.NewOwner(), TTL: cfg.LeaseTTL,
-		Client: stream.NewClient(stream.Options{AllowPrivate: cfg.StreamAllowPrivate}), Secrets: secrets, Signer: cfg.Signer,
-		Wake: commits, Now: now, Log: log}
+		Client: stream.NewClient(stream.Options{AllowPrivate: cfg.StreamAllowPrivate, Timeout: opts.StreamTimeout}), Secrets: secrets, Signer: cfg.Signer,
+		Wake: commits, Now: now, Log: log, Linger: stream.DefaultLinger}
 	a.Pruner = audit.NewPruner(db.Events(), cfg.Retention, 0, now)
 	jwks, err := json.Marshal(cfg.Signer.JWKS())
 	if err != nil {
