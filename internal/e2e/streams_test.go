@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -114,11 +115,12 @@ func (r *sReceiver) events() []sEvent {
 }
 
 type sEvent struct {
-	ID       string `json:"id"`
-	Action   string `json:"action"`
-	Sequence int64  `json:"sequence"`
-	PrevHash string `json:"prevHash"`
-	Hash     string `json:"hash"`
+	ID       string   `json:"id"`
+	Action   string   `json:"action"`
+	Sequence int64    `json:"sequence"`
+	PrevHash string   `json:"prevHash"`
+	Hash     string   `json:"hash"`
+	Flags    []string `json:"flags"`
 	raw      json.RawMessage
 }
 
@@ -370,6 +372,29 @@ func TestStreamEarliestBackfills(t *testing.T) {
 		last := int64(1 + 30 + 1)
 		sWaitFor(t, "the backlog is delivered", func() bool { return sStatus(t, s, admin, ws, st.Stream.ID).Stream.DeliveredThrough == last })
 		sCheckDelivered(t, s, r, st.SigningSecret, ws, 1, last)
+
+		// Deliveries carry each event's flags (docs/API.md §14) as the API
+		// shows them: the creator made admin is ADMIN_GRANTED, and the
+		// churning admin's tenth invitation onwards are a BURST.
+		want := map[string][]string{}
+		for _, e := range s.allEvents(t, admin.token, ws, nil) {
+			want[e.ID] = e.Flags
+		}
+		flagged := 0
+		for _, e := range r.events() {
+			if e.Flags == nil {
+				t.Errorf("event %d: no flags array in the delivery: %s", e.Sequence, e.raw)
+			}
+			if !slices.Equal(e.Flags, want[e.ID]) {
+				t.Errorf("event %d: delivered flags %q, the API says %q", e.Sequence, e.Flags, want[e.ID])
+			}
+			if len(e.Flags) > 0 {
+				flagged++
+			}
+		}
+		if flagged == 0 {
+			t.Errorf("no delivered event has a flag; the backlog holds some")
+		}
 	})
 }
 
