@@ -194,6 +194,10 @@ func (s *wServer) user(id, email string) wUser {
 // alice is the demo workspace's admin.
 func (s *wServer) alice() wUser { return s.user(demo.Admin.Subject, demo.Admin.Email) }
 
+// frank is a Member of the demo workspace at the end of its history (carol
+// added him; bob, once a Member, is an Admin again at the end).
+func (s *wServer) frank() wUser { return s.user("demo-frank", "frank.contractor@gmail.com") }
+
 // gqlOpt changes a GraphQL request of the test.
 type gqlOpt func(*http.Request)
 

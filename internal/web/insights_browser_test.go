@@ -515,8 +515,8 @@ func TestBrowserInsights(t *testing.T) {
 func TestBrowserTrustedDomainsNotAdmin(t *testing.T) {
 	s := wNewServer(t)
 	b := wStartBrowser(t)
-	bob := s.user("demo-bob", "bob@example.com") // a Member at the end of the demo
-	b.navigate(s.srv.URL + "/audit-log?workspace=" + s.demoWS + "#settings&token=" + bob.token)
+	frank := s.frank() // a Member at the end of the demo
+	b.navigate(s.srv.URL + "/audit-log?workspace=" + s.demoWS + "#settings&token=" + frank.token)
 	b.wait(`document.getElementById('settings-panel').dataset.loaded === 'true'`, "the Settings tab")
 	if got := b.text("#settings-explain"); !strings.Contains(got, "Only admins can change the trusted domains") || !strings.Contains(got, "You are a Member of “Acme Inc. (demo)”") {
 		t.Errorf("explanation = %q", got)

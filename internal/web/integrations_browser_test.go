@@ -224,6 +224,7 @@ func TestBrowserLive(t *testing.T) {
 		alice := s.alice()
 		carol := s.user("demo-carol", "carol@example.com") // another admin of the demo workspace
 		beta := s.createWorkspace(alice, "Beta Corp", "BUSINESS")
+		demoEvents := len(demoRows) // the demo's events, before the subtests add theirs
 
 		b.navigate(p.URL() + "/audit-log?workspace=" + s.demoWS + "#token=" + alice.token)
 		b.waitState("ready")
@@ -247,7 +248,7 @@ func TestBrowserLive(t *testing.T) {
 			}
 			s.invite(carol, s.demoWS, "frank@example.com")
 			s.invite(carol, s.demoWS, "grace@example.com")
-			b.waitFor(`document.querySelectorAll('#log-rows tr').length === 16`, "the two new events")
+			b.waitFor(fmt.Sprintf(`document.querySelectorAll('#log-rows tr').length === %d`, demoEvents+2), "the two new events")
 			rows := b.rows()
 			if !strings.Contains(rows[0], "carol@example.com | invited grace@example.com by email as Member") ||
 				!strings.Contains(rows[1], "carol@example.com | invited frank@example.com by email as Member") {
@@ -259,8 +260,8 @@ func TestBrowserLive(t *testing.T) {
 			if !wEval[bool](b, `window.notReloaded === true`) {
 				t.Error("the page was reloaded")
 			}
-			if got := b.text("#log-count"); got != "16 events" {
-				t.Errorf("count = %q, want 16 events", got)
+			if got, want := b.text("#log-count"), fmt.Sprintf("%d events", demoEvents+2); got != want {
+				t.Errorf("count = %q, want %s", got, want)
 			}
 			if got := b.liveText(); !strings.Contains(got, "2 new events added") {
 				t.Errorf("live status = %q, want the count of new events", got)
@@ -276,15 +277,16 @@ func TestBrowserLive(t *testing.T) {
 
 		t.Run("filters apply to live events", func(t *testing.T) {
 			b := b.with(t)
+			carols := len(demoWhere(func(r demoRow) bool { return r.actor == "carol@example.com" })) + 2 // and her two invites above
 			b.setValue("#filter-actor", "CAROL@example.com")
 			b.click("#apply-filters")
-			b.waitFor(`document.body.dataset.state === 'ready' && document.querySelectorAll('#log-rows tr').length === 6`, "carol's events")
+			b.waitFor(rowsIs(carols), "carol's events")
 			if got := b.liveText(); !strings.Contains(got, "if they match the filters") {
 				t.Errorf("live status with filters = %q", got)
 			}
 			s.invite(alice, s.demoWS, "not-shown@example.com") // alice's: filtered out
 			s.invite(carol, s.demoWS, "heidi@example.com")
-			b.waitFor(`document.querySelectorAll('#log-rows tr').length === 7`, "carol's new event")
+			b.waitFor(fmt.Sprintf(`document.querySelectorAll('#log-rows tr').length === %d`, carols+1), "carol's new event")
 			if rows := b.rows(); !strings.Contains(rows[0], "invited heidi@example.com") {
 				t.Errorf("newest row = %q", rows[0])
 			}
@@ -292,7 +294,7 @@ func TestBrowserLive(t *testing.T) {
 				t.Error("an event that does not match the filters was added")
 			}
 			b.click("#clear-filters")
-			b.waitFor(`document.body.dataset.state === 'ready' && document.querySelectorAll('#log-rows tr').length === 18`, "the whole log again")
+			b.waitFor(rowsIs(demoEvents+4), "the whole log again")
 		})
 
 		t.Run("a dropped connection resumes with no gap and no duplicate", func(t *testing.T) {
@@ -307,9 +309,9 @@ func TestBrowserLive(t *testing.T) {
 			s.invite(carol, s.demoWS, "ivan@example.com")
 			s.invite(alice, s.demoWS, "judy@example.com")
 			p.restore()
-			b.waitFor(`document.body.dataset.live === 'live' && document.querySelectorAll('#log-rows tr').length === 20`, "Live to catch up")
+			b.waitFor(fmt.Sprintf(`document.body.dataset.live === 'live' && document.querySelectorAll('#log-rows tr').length === %d`, demoEvents+6), "Live to catch up")
 			s.invite(carol, s.demoWS, "ken@example.com")
-			b.waitFor(`document.querySelectorAll('#log-rows tr').length === 21`, "the event after the reconnection")
+			b.waitFor(fmt.Sprintf(`document.querySelectorAll('#log-rows tr').length === %d`, demoEvents+7), "the event after the reconnection")
 			want := eventIDs(s.events(alice.token, s.demoWS, nil))
 			if got := b.rowIDs(); !slices.Equal(got, want) {
 				t.Errorf("after the reconnection the table has %d rows, the log %d events; rows:\n%s", len(got), len(want), strings.Join(b.rows(), "\n"))
@@ -332,8 +334,8 @@ func TestBrowserLive(t *testing.T) {
 				t.Fatalf("%d live feeds still run after Live was turned off", n)
 			}
 			s.invite(carol, s.demoWS, "late@example.com")
-			if n := wEval[int](b, `document.querySelectorAll('#log-rows tr').length`); n != 21 {
-				t.Errorf("%d rows after Live was turned off, want 21", n)
+			if n := wEval[int](b, `document.querySelectorAll('#log-rows tr').length`); n != demoEvents+7 {
+				t.Errorf("%d rows after Live was turned off, want %d", n, demoEvents+7)
 			}
 		})
 
@@ -342,7 +344,7 @@ func TestBrowserLive(t *testing.T) {
 			b.click("#live-toggle")
 			b.waitFor(`document.body.dataset.live === 'live'`, "Live")
 			// Turning Live on loads the table again: the change made while it was off is there.
-			b.waitFor(`document.querySelectorAll('#log-rows tr').length === 22`, "the table with the change made while Live was off")
+			b.waitFor(fmt.Sprintf(`document.querySelectorAll('#log-rows tr').length === %d`, demoEvents+8), "the table with the change made while Live was off")
 			b.do(chromedp.SetValue(chromedp.CSS("#workspace"), beta))
 			wEval[chromedp.Void](b, `document.getElementById('workspace').dispatchEvent(new Event('change'))`)
 			b.waitFor(`document.body.dataset.live === 'stopped'`, "Live to stop")
@@ -607,8 +609,8 @@ func TestBrowserIntegrationsExplained(t *testing.T) {
 
 	t.Run("not an admin", func(t *testing.T) {
 		b := b.with(t)
-		bob := s.user("demo-bob", "bob@example.com")
-		b.navigate(s.srv.URL + "/audit-log?workspace=" + s.demoWS + "#integrations&token=" + bob.token)
+		frank := s.frank() // a Member at the end of the demo
+		b.navigate(s.srv.URL + "/audit-log?workspace=" + s.demoWS + "#integrations&token=" + frank.token)
 		b.wait(`!document.getElementById('integrations-explain').hidden`, "the explanation")
 		if got := b.text("#integrations-explain"); !strings.Contains(got, "Only admins can manage integrations") ||
 			!strings.Contains(got, "You are a Member of “Acme Inc. (demo)”") {
