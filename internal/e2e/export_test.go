@@ -43,9 +43,6 @@ const (
 // xWithoutChain is a CSV record without the chain's cells.
 func xWithoutChain(rec []string) []string { return slices.Concat(rec[:xChainAt], rec[xChainAt+3:]) }
 
-// xCSVEventColumns is how many cells of a record are §7's event columns.
-const xCSVEventColumns = xChainAt
-
 // xJSONKeys are a JSON export object's keys in the order docs/API.md §7 and §9
 // give them, and its actor's and target's.
 const (

@@ -66,14 +66,3 @@ func encodeRows(t testing.TB, f audit.Format, rows ...link) []byte {
 	}
 	return buf.Bytes()
 }
-
-// encodeOne is the audit encoder's bytes for one row: the CSV line with its
-// CRLF, or the JSON object.
-func encodeOne(t testing.TB, f audit.Format, l link) []byte {
-	t.Helper()
-	b := encodeRows(t, f, l)
-	if f == audit.CSV {
-		return bytes.TrimPrefix(b, []byte(audit.CSVExportHeader+"\r\n"))
-	}
-	return bytes.TrimSuffix(bytes.TrimPrefix(b, []byte("[\n")), []byte("\n]\n"))
-}
