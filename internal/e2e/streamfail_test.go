@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -41,17 +42,26 @@ type fReceiver struct {
 	mode     fMode
 	srv      *http.Server
 	failures int // requests answered other than 2xx (or not at all)
+	// hungLong is set when a hanging request was not given up by the
+	// deliverer within a minute (its timeout does not work); closed ends
+	// such requests when the test is over, so that a handler never
+	// reports to a test that has completed.
+	hungLong bool
+	closed   chan struct{}
 }
 
 func fNewReceiver(t *testing.T) *fReceiver {
-	r := &fReceiver{t: t, rec: &sReceiver{t: t, sequences: map[int64]int{}}}
+	r := &fReceiver{t: t, rec: &sReceiver{t: t, sequences: map[int64]int{}}, closed: make(chan struct{})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.addr = ln.Addr().String()
 	r.serveOn(ln)
-	t.Cleanup(r.stop)
+	t.Cleanup(func() {
+		close(r.closed)
+		r.stop()
+	})
 	return r
 }
 
@@ -116,11 +126,17 @@ func (r *fReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	case f500:
 		http.Error(w, "receiver down for maintenance", http.StatusInternalServerError)
 	case fHang:
-		// Hang until the deliverer gives up and closes the connection.
+		// Hang until the deliverer gives up and closes the connection. The
+		// body is read first: the server notices a closed connection (and
+		// ends the request's context) only once the body has been read.
+		_, _ = io.Copy(io.Discard, req.Body)
 		select {
 		case <-req.Context().Done():
+		case <-r.closed:
 		case <-time.After(time.Minute):
-			r.t.Errorf("the deliverer waited a minute for a receiver that hangs: its timeout does not work")
+			r.mu.Lock()
+			r.hungLong = true
+			r.mu.Unlock()
 		}
 	default:
 		r.rec.serve(w, req)
@@ -246,6 +262,11 @@ func TestStreamRecoversFromEachKindOfFailure(t *testing.T) {
 				if strings.Contains(s.logs.String(), `"level":"ERROR"`) {
 					t.Errorf("the server logged errors:\n%s", s.logs.String())
 				}
+				r.mu.Lock()
+				if r.hungLong {
+					t.Errorf("the deliverer waited a minute for a receiver that hangs: its timeout does not work")
+				}
+				r.mu.Unlock()
 			})
 		})
 	}
