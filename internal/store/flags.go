@@ -48,10 +48,12 @@ type flagDecision struct {
 // the log's order, from what the transaction holds under the lock of their
 // workspaces: the trusted domains read with the lock, and, for the events
 // that need them, the admins' domains, the actor's recent user-management
-// events and the networks the actor was seen in. Each event costs at most
-// one read for the actor and, for an invitation or addition while no
-// domains are trusted, one for the admins; earlier events of the same
-// transaction count as if they were written already.
+// events and the networks the actor was seen in. The transaction's first
+// event by the user who took the lock costs no read (the lock read their
+// history, actorPrefetch); an invitation or addition while no domains are
+// trusted, and any later event, costs one (actorHistory, the admins' domains
+// included). Earlier events of the same transaction count as if they were
+// written already.
 func (c conn) decideFlags(ctx context.Context, events []audit.Event) (flagDecision, error) {
 	d := flagDecision{seen: map[networkKey]int64{}}
 	window := c.db.opts.Retention.Milliseconds()
