@@ -216,7 +216,7 @@ func (r *workspaceResolver) LogStreams(ctx context.Context, obj *workspace.Works
 }
 
 func (r *workspaceResolver) TrustedDomains(ctx context.Context, obj *workspace.Workspace) ([]string, error) {
-	return r.WorkspaceService.TrustedDomains(ctx, viewer(ctx), obj.ID)
+	return r.WorkspaceService.TrustedDomains(ctx, viewer(ctx), obj)
 }
 
 func (r *Resolver) ApiKey() ApiKeyResolver { return &apiKeyResolver{r} }

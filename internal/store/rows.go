@@ -39,6 +39,9 @@ type workspaceRow struct {
 	CreatedBy *string
 	CreatedAt int64 `gorm:"autoCreateTime:false"`
 	UpdatedAt int64 `gorm:"autoUpdateTime:false"`
+	// TrustedDomains is the canonical list joined by commas (NULL or "":
+	// none); setTrustedDomains writes it.
+	TrustedDomains *string
 }
 
 func (workspaceRow) TableName() string { return "workspaces" }
@@ -47,6 +50,9 @@ func (r workspaceRow) toDomain() workspace.Workspace {
 	w := workspace.Workspace{ID: r.ID, Name: r.Name, Plan: workspace.Plan(r.Plan), CreatedAt: fromMs(r.CreatedAt), UpdatedAt: fromMs(r.UpdatedAt)}
 	if r.CreatedBy != nil {
 		w.CreatedBy = *r.CreatedBy
+	}
+	if r.TrustedDomains != nil {
+		w.TrustedDomains = splitDomains(*r.TrustedDomains)
 	}
 	return w
 }

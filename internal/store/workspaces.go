@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"slices"
 	"strings"
@@ -158,11 +157,10 @@ func (s *Workspaces) lockWorkspace(ctx context.Context, id, userID string) (work
 	var w workspaceRow
 	var roleCol *string
 	var hs headScan
-	var trusted sql.NullString
 	pre := prefetchFor(ctx, userID)
 	pcols, pargs := pre.columns(id)
 	err := s.c.run(ctx, true, func(db *gorm.DB) error {
-		dest := append([]any{&w.ID, &w.Name, &w.Plan, &w.CreatedBy, &w.CreatedAt, &w.UpdatedAt, &roleCol, &trusted}, hs.dest()...)
+		dest := append([]any{&w.ID, &w.Name, &w.Plan, &w.CreatedBy, &w.CreatedAt, &w.UpdatedAt, &roleCol, &w.TrustedDomains}, hs.dest()...)
 		dest = append(dest, pre.dest()...)
 		return db.Table("workspaces").
 			Select("workspaces.id, workspaces.name, workspaces.plan, workspaces.created_by, workspaces.created_at, workspaces.updated_at, m.role, workspaces.trusted_domains, "+
@@ -177,7 +175,6 @@ func (s *Workspaces) lockWorkspace(ctx context.Context, id, userID string) (work
 	}
 	head := hs.head()
 	lk := workspace.Locked{Workspace: w.toDomain(), Now: s.c.lock(id, head), HeadSequence: head.seq, PrunedThrough: head.pruned}
-	lk.TrustedDomains = splitDomains(trusted.String)
 	s.c.state.locked[id].trusted = lk.TrustedDomains
 	if userID != "" {
 		s.c.state.locked[id].pre = pre
@@ -202,7 +199,7 @@ func (s *Workspaces) SetPlan(ctx context.Context, id string, plan workspace.Plan
 func (s *Workspaces) WorkspacesOf(ctx context.Context, userID string, limit int) ([]workspace.MemberWorkspace, error) {
 	var out []workspace.MemberWorkspace
 	err := s.c.run(ctx, false, func(db *gorm.DB) error {
-		rows, err := db.Raw(`SELECT w.id, w.name, w.plan, w.created_by, w.created_at, w.updated_at, m.role
+		rows, err := db.Raw(`SELECT w.id, w.name, w.plan, w.created_by, w.created_at, w.updated_at, w.trusted_domains, m.role
 			FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
 			WHERE m.user_id = ? ORDER BY w.name, w.id LIMIT ?`, userID, limit).Rows()
 		if err != nil {
@@ -212,7 +209,7 @@ func (s *Workspaces) WorkspacesOf(ctx context.Context, userID string, limit int)
 		for rows.Next() {
 			var w workspaceRow
 			var r string
-			if err := rows.Scan(&w.ID, &w.Name, &w.Plan, &w.CreatedBy, &w.CreatedAt, &w.UpdatedAt, &r); err != nil {
+			if err := rows.Scan(&w.ID, &w.Name, &w.Plan, &w.CreatedBy, &w.CreatedAt, &w.UpdatedAt, &w.TrustedDomains, &r); err != nil {
 				return err
 			}
 			out = append(out, workspace.MemberWorkspace{Workspace: w.toDomain(), Role: role.Role(r)})
@@ -416,13 +413,4 @@ func (s *Workspaces) SetTrustedDomains(ctx context.Context, id string, domains [
 		st.trusted = slices.Clone(domains)
 	}
 	return err
-}
-
-// TrustedDomains reads the workspace's trusted domains.
-func (s *Workspaces) TrustedDomains(ctx context.Context, id string) ([]string, error) {
-	var v sql.NullString
-	err := s.c.run(ctx, false, func(db *gorm.DB) error {
-		return db.Raw("SELECT trusted_domains FROM workspaces WHERE id = ?", id).Row().Scan(&v)
-	})
-	return splitDomains(v.String), err
 }

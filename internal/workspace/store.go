@@ -112,7 +112,6 @@ type Store interface {
 	AppendEvents(ctx context.Context, events ...audit.Event) error
 
 	// SetTrustedDomains replaces a locked workspace's trusted domains
-	// (canonical); TrustedDomains reads them (nil for none).
+	// (canonical); the workspace's row carries them (Workspace.TrustedDomains).
 	SetTrustedDomains(ctx context.Context, id string, domains []string, at time.Time) error
-	TrustedDomains(ctx context.Context, id string) ([]string, error)
 }

@@ -56,6 +56,9 @@ type Workspace struct {
 	CreatedBy string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// TrustedDomains are its trusted domains (docs/API.md §14), canonical;
+	// nil for none. Read with the row, so listing them costs no query.
+	TrustedDomains []string
 }
 
 // MemberWorkspace is one of a user's workspaces with the user's role in it.
@@ -77,9 +80,6 @@ type Locked struct {
 	// PrunedThrough the highest sequence retention has deleted.
 	HeadSequence  int64
 	PrunedThrough int64
-	// TrustedDomains are the workspace's trusted domains (docs/API.md §14),
-	// read with the lock.
-	TrustedDomains []string
 }
 
 // Access returns what the locked row says the user may do.
