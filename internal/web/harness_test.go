@@ -269,12 +269,19 @@ type wEvent struct {
 // newest first.
 func (s *wServer) events(token, ws string, filter map[string]any) []wEvent {
 	s.t.Helper()
-	var all []wEvent
+	return wAllEvents[wEvent](s, token, ws, "id action occurredAt actor { email } target { label } userAgent", filter)
+}
+
+// wAllEvents pages through every event of ws's log that matches filter,
+// newest first, selecting fields of each into a T.
+func wAllEvents[T any](s *wServer, token, ws, fields string, filter map[string]any) []T {
+	s.t.Helper()
+	var all []T
 	var after any
 	for {
 		var out struct {
 			AuditLog struct {
-				Nodes    []wEvent
+				Nodes    []T
 				PageInfo struct {
 					HasNextPage bool
 					EndCursor   string
@@ -283,7 +290,7 @@ func (s *wServer) events(token, ws string, filter map[string]any) []wEvent {
 		}
 		s.gql(token, `query($w: ID!, $after: String, $f: AuditLogFilter) {
   auditLog(workspaceId: $w, first: 100, after: $after, filter: $f) {
-    nodes { id action occurredAt actor { email } target { label } userAgent }
+    nodes { `+fields+` }
     pageInfo { hasNextPage endCursor } } }`, map[string]any{"w": ws, "after": after, "f": filter}, &out)
 		all = append(all, out.AuditLog.Nodes...)
 		if !out.AuditLog.PageInfo.HasNextPage {

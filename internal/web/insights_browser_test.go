@@ -63,28 +63,7 @@ func (e fEvent) reasons(t *testing.T) []string {
 // first, with its flags.
 func (s *wServer) flaggedEvents(token, ws string, filter map[string]any) []fEvent {
 	s.t.Helper()
-	var all []fEvent
-	var after any
-	for {
-		var out struct {
-			AuditLog struct {
-				Nodes    []fEvent
-				PageInfo struct {
-					HasNextPage bool
-					EndCursor   string
-				}
-			}
-		}
-		s.gql(token, `query($w: ID!, $after: String, $f: AuditLogFilter) {
-  auditLog(workspaceId: $w, first: 100, after: $after, filter: $f) {
-    nodes { id action flags actor { email } target { label } ipAddress }
-    pageInfo { hasNextPage endCursor } } }`, map[string]any{"w": ws, "after": after, "f": filter}, &out)
-		all = append(all, out.AuditLog.Nodes...)
-		if !out.AuditLog.PageInfo.HasNextPage {
-			return all
-		}
-		after = out.AuditLog.PageInfo.EndCursor
-	}
+	return wAllEvents[fEvent](s, token, ws, "id action flags actor { email } target { label } ipAddress", filter)
 }
 
 func fEventIDs(evs []fEvent) []string {
