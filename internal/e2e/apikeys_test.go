@@ -152,6 +152,9 @@ func TestAPIKeyReadsOnlyItsWorkspacesLog(t *testing.T) {
 			{"revoke-key", `mutation($w: ID!, $id: ID!) { revokeApiKey(workspaceId: $w, id: $id) { revokedApiKeyId } }`, map[string]any{"w": f.ws, "id": f.key.APIKey.ID}},
 			{"set-plan", `mutation($w: ID!) { setWorkspacePlan(workspaceId: $w, plan: FREE) { id } }`, map[string]any{"w": f.ws}},
 			{"export-other-workspace", `mutation($w: ID!) { exportAuditLog(input: {workspaceId: $w, format: CSV}) { url } }`, map[string]any{"w": f.other}},
+			{"trusted-domains", `query($w: ID!) { workspace(id: $w) { trustedDomains } }`, map[string]any{"w": f.ws}},
+			{"set-trusted-domains", `mutation($w: ID!) { setTrustedDomains(workspaceId: $w, domains: ["example.org"]) { id } }`, map[string]any{"w": f.ws}},
+			{"summary-other-workspace", `query($w: ID!) { auditLogSummary(workspaceId: $w) { total } }`, map[string]any{"w": f.other}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				r := f.s.post(t, key, tc.query, tc.vars)
@@ -159,6 +162,13 @@ func TestAPIKeyReadsOnlyItsWorkspacesLog(t *testing.T) {
 					t.Errorf("status %d, code %q, want FORBIDDEN: %s", r.Status, r.code(), r.Raw)
 				}
 			})
+		}
+		// The summary is a read of the key's own log (docs/API.md §14: the
+		// same access as auditLog).
+		var sum struct{ AuditLogSummary struct{ Total int } }
+		f.s.ok(t, key, `query($w: ID!) { auditLogSummary(workspaceId: $w) { total } }`, map[string]any{"w": f.ws}, &sum)
+		if sum.AuditLogSummary.Total != page.AuditLog.TotalCount {
+			t.Errorf("the key's summary counts %d events, its log %d", sum.AuditLogSummary.Total, page.AuditLog.TotalCount)
 		}
 		var other struct{ Workspace *struct{ ID string } }
 		f.s.ok(t, key, `query($w: ID!) { workspace(id: $w) { id } }`, map[string]any{"w": f.other}, &other)
