@@ -140,3 +140,30 @@ func optional(s string) *string {
 	}
 	return &s
 }
+
+// FlagContext is what e itself says towards its flags (docs/API.md §14):
+// its action, the person it invites, adds or admits, the roles, and its
+// address. The writer adds what it reads about the workspace and the actor
+// (trusted or admins' domains, recent events, networks seen) before
+// insight.Decide.
+func (e *Event) FlagContext() insight.Context {
+	c := insight.Context{Action: string(e.Action)}
+	var label, actorEmail string
+	if e.Target != nil && e.Target.Label != nil {
+		label = *e.Target.Label
+	}
+	if e.Actor.Email != nil {
+		actorEmail = *e.Actor.Email
+	}
+	c.PersonEmail = insight.PersonEmail(c.Action, label, actorEmail)
+	if e.Role != nil {
+		c.Role = *e.Role
+	}
+	if e.PreviousRole != nil {
+		c.PreviousRole = *e.PreviousRole
+	}
+	if e.IPAddress != nil {
+		c.Address = *e.IPAddress
+	}
+	return c
+}

@@ -48,21 +48,8 @@ func newFlagger(cs []chunk) *flagger {
 
 func (f *flagger) decide(e *audit.Event) insight.Set {
 	ms := e.OccurredAt.UnixMilli()
-	c := insight.Context{Action: string(e.Action), AdminDomains: f.admins}
-	var label, actorEmail string
-	if e.Target != nil && e.Target.Label != nil {
-		label = *e.Target.Label
-	}
-	if e.Actor.Email != nil {
-		actorEmail = *e.Actor.Email
-	}
-	c.PersonEmail = insight.PersonEmail(c.Action, label, actorEmail)
-	if e.Role != nil {
-		c.Role = *e.Role
-	}
-	if e.PreviousRole != nil {
-		c.PreviousRole = *e.PreviousRole
-	}
+	c := e.FlagContext()
+	c.AdminDomains = f.admins
 	if insight.IsUserManagement(c.Action) {
 		from := insight.BurstWindowStart(e.OccurredAt).UnixMilli()
 		kept := f.recent[e.Actor.ID][:0]
@@ -77,8 +64,7 @@ func (f *flagger) decide(e *audit.Event) insight.Set {
 		}
 		f.recent[e.Actor.ID] = append(kept, ms)
 	}
-	if e.IPAddress != nil {
-		c.Address = *e.IPAddress
+	if c.Address != "" {
 		if n, ok := insight.ParseNetwork(c.Address); ok {
 			nets := f.seen[e.Actor.ID]
 			c.ActorSeenBefore = len(nets) > 0

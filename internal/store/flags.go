@@ -61,24 +61,8 @@ func (c conn) decideFlags(ctx context.Context, events []audit.Event) (flagDecisi
 		e := &events[i]
 		st := c.state.locked[e.WorkspaceID]
 		ms := e.OccurredAt.UnixMilli()
-		ic := insight.Context{Action: string(e.Action), TrustedDomains: st.trusted}
-		var label, actorEmail string
-		if e.Target != nil && e.Target.Label != nil {
-			label = *e.Target.Label
-		}
-		if e.Actor.Email != nil {
-			actorEmail = *e.Actor.Email
-		}
-		ic.PersonEmail = insight.PersonEmail(ic.Action, label, actorEmail)
-		if e.Role != nil {
-			ic.Role = *e.Role
-		}
-		if e.PreviousRole != nil {
-			ic.PreviousRole = *e.PreviousRole
-		}
-		if e.IPAddress != nil {
-			ic.Address = *e.IPAddress
-		}
+		ic := e.FlagContext()
+		ic.TrustedDomains = st.trusted
 		var admins *string // whose admins' domains to read: all but this user
 		if ic.PersonEmail != "" && len(st.trusted) == 0 {
 			// The person joining is excluded: their own addition must not
